@@ -1,0 +1,22 @@
+"""Experiment tracking for Ludwig image models: MLflow runs, reports and Optuna sweeps."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ludwig_track.errors import InputError, LudwigTrackError
+
+__version__ = "0.1.0"
+__all__ = ["ExperimentResult", "InputError", "LudwigTrackError", "run_experiment", "__version__"]
+
+if TYPE_CHECKING:
+    from ludwig_track.experiment import ExperimentResult, run_experiment
+
+
+def __getattr__(name: str) -> Any:
+    # Import the training path on first use, so that `import ludwig_track` stays instant.
+    if name in ("ExperimentResult", "run_experiment"):
+        from ludwig_track import experiment
+
+        return getattr(experiment, name)
+    raise AttributeError(f"module 'ludwig_track' has no attribute {name!r}")

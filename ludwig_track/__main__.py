@@ -1,0 +1,5 @@
+import sys
+
+from ludwig_track.cli import main
+
+sys.exit(main())

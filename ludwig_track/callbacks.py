@@ -1,0 +1,72 @@
+"""Ludwig callback that streams per-epoch metrics to MLflow.
+
+Importing this module imports Ludwig (about 15 s), so only the training path does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ludwig.callbacks import Callback
+
+from ludwig_track.tracking import MetricBuffer
+
+logger = logging.getLogger(__name__)
+
+SPLIT_PREFIXES = ("train_metrics", "validation_metrics", "test_metrics")
+EpochHook = Callable[[int, dict[str, float]], bool]
+"""Called after each epoch's evaluation with the epoch and its metrics; returns True to stop training."""
+
+
+def latest_metrics(progress_tracker: Any) -> dict[str, float]:
+    """Return the newest value of every split's metrics, keyed as Ludwig names them.
+
+    The keys follow Ludwig's own ``<split>_metrics.<feature>.<metric>`` scheme,
+    for example ``validation_metrics.label.accuracy``.
+    """
+    metrics: dict[str, float] = {}
+    for prefix in SPLIT_PREFIXES:
+        for feature, by_metric in getattr(progress_tracker, prefix).items():
+            for metric, history in by_metric.items():
+                if history:
+                    value = float(history[-1][-1])
+                    if math.isfinite(value):
+                        metrics[f"{prefix}.{feature}.{metric}"] = value
+    return metrics
+
+
+class MlflowMetricsCallback(Callback):
+    """Log each evaluation's metrics to one MLflow run with step = epoch.
+
+    Unlike Ludwig's own MLflow callback, it never starts, resumes or uploads to a
+    run of its own: the run is chosen by the caller and stays the caller's.
+    """
+
+    def __init__(self, buffer: MetricBuffer, epoch_hook: EpochHook | None = None, progress_metric: str | None = None) -> None:
+        self._buffer = buffer
+        self._epoch_hook = epoch_hook
+        self._progress_metric = progress_metric
+        self._stop = False
+        self.epochs_logged = 0
+
+    def on_eval_end(self, trainer: Any, progress_tracker: Any, save_path: str, **kwargs: Any) -> None:
+        epoch = int(progress_tracker.epoch)
+        metrics = latest_metrics(progress_tracker)
+        metrics["learning_rate"] = float(progress_tracker.learning_rate)
+        self._buffer.add(metrics, step=epoch)
+        self._buffer.flush()
+        self.epochs_logged = epoch
+        total = getattr(trainer, "epochs", None)
+        shown = {key: value for key, value in metrics.items() if key.endswith((".accuracy", ".loss")) and ".combined." not in key}
+        if self._progress_metric and self._progress_metric in metrics:
+            shown = {self._progress_metric: metrics[self._progress_metric], **shown}
+        summary = ", ".join(f"{key} {value:.4f}" for key, value in sorted(shown.items()))
+        logger.info("Epoch %d/%s: %s", epoch, total if total is not None else "?", summary)
+        if self._epoch_hook is not None and self._epoch_hook(epoch, metrics):
+            self._stop = True
+
+    def should_early_stop(self, trainer: Any, progress_tracker: Any, is_coordinator: bool, **kwargs: Any) -> bool:
+        return self._stop

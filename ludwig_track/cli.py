@@ -1,0 +1,185 @@
+"""The ``ludwig-track`` command line.
+
+Each subcommand has an ``_add_<name>_arguments`` function that declares its
+flags and a ``_run_<name>`` function that does the work. Heavy imports happen
+inside the run functions, so ``--help`` and input errors come back at once.
+Results go to stdout, logs to stderr. Exit status: 0 on success, 2 for
+invalid input, 1 for any other failure, 130 on Ctrl-C and 143 on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from ludwig_track import __version__
+from ludwig_track.errors import InputError
+
+logger = logging.getLogger("ludwig_track.cli")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python is running so that runs end KILLED like on Ctrl-C."""
+
+
+def _whole_number(text: str) -> int:
+    # MLproject has no integer type, so `mlflow run` may hand over "42.0".
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(value)
+
+
+def _add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder)",
+    )
+    parser.add_argument("--experiment-name", default="ludwig_track", help="MLflow experiment, created when missing (default: %(default)s)")
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="Ludwig config (YAML)")
+    parser.add_argument("--dataset", required=True, type=Path, help="CSV with the columns image_path,label,split (split 0 = training, 1 = validation, 2 = test)")
+    parser.add_argument("--raw-data", required=True, type=Path, help="zip of the images that the CSV's image_path column names")
+    parser.add_argument("--output-dir", type=Path, default=Path("ludwig_track_runs"), help="folder for Ludwig's output, one subfolder per run (default: %(default)s)")
+    parser.add_argument("--random-seed", type=_whole_number, default=42, help="seed for shuffling and weight initialisation (default: %(default)s)")
+    parser.add_argument("--max-zip-entries", type=int, default=1_000_000, help="reject zips with more entries than this (default: %(default)s)")
+    parser.add_argument("--max-zip-gib", type=float, default=20.0, help="reject zips that expand to more GiB than this (default: %(default)s)")
+
+
+def _zip_limits(args: argparse.Namespace) -> object:
+    from ludwig_track.inputs import ZipLimits
+
+    return ZipLimits(max_entries=args.max_zip_entries, max_total_bytes=int(args.max_zip_gib * 1024**3))
+
+
+def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_input_arguments(parser)
+    _add_tracking_arguments(parser)
+    parser.add_argument("--tag", "--config-tag", dest="tag", help="label of this configuration, e.g. 'Stacked CNN'; set as a run tag and used as the run name")
+    parser.add_argument("--run-name", help="MLflow run name (default: the tag, else the config file name)")
+    parser.add_argument("--no-model", action="store_true", help="do not log the trained model to MLflow")
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from ludwig_track import experiment, tracking
+
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    logger.info("Tracking URI: %s (to browse: %s)", uri, tracking.ui_command(uri))
+    prepared = experiment.prepare(args.config, args.dataset, args.raw_data, _zip_limits(args))  # type: ignore[arg-type]
+    logger.info("Input checked: %s", ", ".join(f"{count} {name} rows" for name, count in prepared.checked.split_sizes.items()))
+    logger.info("Loading Ludwig")
+    experiment.validate_with_ludwig(prepared)
+    runner = experiment.ExperimentRunner(prepared, uri, args.output_dir, args.random_seed, log_model=not args.no_model)
+    result = runner.run(args.experiment_name, args.run_name or args.tag or args.config.stem, args.tag)
+
+    print(f"run_id: {result.run_id}")
+    print(f"experiment_id: {result.experiment_id}")
+    for key, value in sorted(result.test_metrics.items()):
+        print(f"{key}: {value:.4f}")
+    print(f"model_uri: {result.model_uri}")
+    print(f"tracking_uri: {result.tracking_uri}")
+    print(f"mlflow_ui: {tracking.ui_command(result.tracking_uri)}")
+    return EXIT_OK
+
+
+def _add_build_mnist_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--idx-dir", type=Path, help="folder with the four MNIST IDX .gz files (default: download them)")
+    parser.add_argument("--output-dir", type=Path, required=True, help="folder that receives mnist_images.zip and mnist_dataset.csv")
+    parser.add_argument("--train-per-class", type=int, help="training images drawn per digit (default: all 60,000)")
+    parser.add_argument("--test-per-class", type=int, help="test images drawn per digit (default: all 10,000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the stratified draw (default: %(default)s)")
+
+
+def _run_build_mnist(args: argparse.Namespace) -> int:
+    from ludwig_track.mnist import build_dataset
+
+    built = build_dataset(args.idx_dir, args.output_dir, args.train_per_class, args.test_per_class, args.seed)
+    print(f"dataset: {built.csv_path}")
+    print(f"raw_data: {built.zip_path}")
+    print(f"rows: {built.n_train} training, {built.n_test} test")
+    return EXIT_OK
+
+
+Subcommand = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+SUBCOMMANDS: list[Subcommand] = [
+    ("experiment", "train and evaluate one Ludwig model, recorded in one MLflow run", _add_experiment_arguments, _run_experiment),
+    ("build-mnist", "write MNIST as an image zip and a dataset CSV", _add_build_mnist_arguments, _run_build_mnist),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ludwig-track", description="Track Ludwig image experiments in MLflow.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text, add_arguments, run in SUBCOMMANDS:
+        subparser = subparsers.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        add_arguments(subparser)
+        subparser.set_defaults(run=run)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    package_logger = logging.getLogger("ludwig_track")
+    package_logger.addHandler(handler)
+    package_logger.setLevel(level)
+    package_logger.propagate = False
+    # MLflow's artifact progress bars would interleave with the epoch lines on stderr.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated("terminated by SIGTERM")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args)
+    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return int(args.run(args))
+    except InputError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"ludwig-track: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except Terminated:
+        logger.error("Stopped by SIGTERM")
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        logger.error("Interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - the command line reports every failure as one message
+        if args.debug:
+            traceback.print_exc()
+        print(f"ludwig-track: failed: {type(err).__name__}: {err}\n(run again with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
