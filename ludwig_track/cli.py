@@ -147,6 +147,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
     package_logger.addHandler(handler)
     package_logger.setLevel(level)
     package_logger.propagate = False
+    # bitsandbytes, imported by Ludwig, warns about GPU kernels it cannot fetch even on CPU-only runs.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     # MLflow's artifact progress bars would interleave with the epoch lines on stderr.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 

@@ -201,7 +201,7 @@ class ExperimentRunner:
 
         experiment_id, run_id = self.create_run(experiment_name, run_name, config_tag, parent_run_id, extra_tags)
         run_dir = self.output_dir / run_id
-        logger.info("MLflow run %s in experiment '%s' at %s", run_id, experiment_name, self.tracking_uri)
+        logger.info("MLflow run %s in experiment %s at %s", run_id, experiment_id, self.tracking_uri)
         status = "FAILED"
         try:
             with tracking.tracking_uri_set(self.tracking_uri):
@@ -313,7 +313,7 @@ class ExperimentRunner:
             # it also hints that the integer split column cannot hold missing values, which it never does here.
             warnings.simplefilter("ignore", UserWarning)
             source = mlflow.data.from_pandas(checked.dataset, source=str(checked.csv_path.resolve()), name=checked.csv_path.name, targets=inputs.LABEL_COLUMN)
-        mlflow.log_input(source, context="training")
+            mlflow.log_input(source, context="training")
 
     def _log_evaluation(self, run_id: str, stats: dict[str, Any], predictions: pd.DataFrame, test_rows: pd.DataFrame, run_dir: Path) -> None:
         staging = run_dir / "evaluation"
@@ -327,7 +327,10 @@ class ExperimentRunner:
         from mlflow.models import infer_signature
 
         example = test_rows[[inputs.IMAGE_COLUMN]].head(3).reset_index(drop=True)
-        predictions, _ = model.predict(example, skip_save_unprocessed_output=True, skip_save_predictions=True)
+        with warnings.catch_warnings():
+            # Ludwig warns that the split column is missing, which is expected when serving.
+            warnings.simplefilter("ignore", UserWarning)
+            predictions, _ = model.predict(example, skip_save_unprocessed_output=True, skip_save_predictions=True)
         flat = predictions[[column for column in predictions.columns if not isinstance(predictions[column].iloc[0], (list, tuple))]]
         flat = flat.astype({column: str for column in flat.columns if column.endswith("_predictions")})
         signature = infer_signature(example, flat)

@@ -276,6 +276,8 @@ def _member_name(info: zipfile.ZipInfo) -> str:
 
 def _is_debris(name: str) -> bool:
     parts = PurePosixPath(name).parts
+    if not parts:
+        return True
     return any(part in DEBRIS_FOLDERS for part in parts) or parts[-1] in DEBRIS_NAMES or parts[-1].startswith("._")
 
 
@@ -348,8 +350,9 @@ def check_images(zip_path: Path, members: dict[str, str], problems: list[str]) -
     sizes: Counter[tuple[int, int]] = Counter()
     bad: list[str] = []
     with zipfile.ZipFile(zip_path) as archive:
+        infos = {_member_name(info): info for info in archive.infolist()}
         for csv_name, member in members.items():
-            data = archive.read(member)
+            data = archive.read(infos[member])
             reason = None
             if not data:
                 reason = "empty file"

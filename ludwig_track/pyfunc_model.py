@@ -26,7 +26,12 @@ class LudwigImageClassifier(PythonModel):
         self._model = LudwigModel.load(context.artifacts[LUDWIG_MODEL_ARTIFACT], logging_level=logging.WARNING)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        predictions, _ = self._model.predict(model_input, skip_save_unprocessed_output=True, skip_save_predictions=True)
+        import warnings
+
+        with warnings.catch_warnings():
+            # Ludwig warns that the training split column is missing, which is expected when serving.
+            warnings.simplefilter("ignore", UserWarning)
+            predictions, _ = self._model.predict(model_input, skip_save_unprocessed_output=True, skip_save_predictions=True)
         # Ludwig adds one list-valued column of all probabilities; the per-class columns carry the same numbers.
         flat = [column for column in predictions.columns if not isinstance(predictions[column].iloc[0], (list, tuple))]
         predictions = predictions[flat].reset_index(drop=True)

@@ -1,0 +1,89 @@
+"""The command line: help, exit codes and the state left behind on bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from ludwig_track.cli import main
+
+
+def run_cli(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    return subprocess.run([sys.executable, "-m", "ludwig_track", *arguments], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300)
+
+
+def test_help_does_not_import_ludwig():
+    code = "import sys\nfrom ludwig_track.cli import build_parser\nbuild_parser().format_help()\nprint('ludwig' in sys.modules, 'mlflow' in sys.modules)"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False False"
+
+
+def test_help_lists_subcommands():
+    completed = run_cli("--help")
+    assert completed.returncode == 0
+    assert "experiment" in completed.stdout
+    assert "build-mnist" in completed.stdout
+
+
+def test_bad_input_exits_2_without_run(small_input, tmp_path):
+    config = yaml.safe_load(small_input.config.read_text())
+    config["split"] = config.pop("preprocessing")["split"]
+    bad_config = tmp_path / "config.yaml"
+    bad_config.write_text(yaml.safe_dump(config))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    completed = run_cli(
+        "experiment", "--config", str(bad_config), "--dataset", str(small_input.dataset), "--raw-data", str(small_input.raw_data),
+        "--tracking-uri", uri, "--output-dir", str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert completed.returncode == 2
+    assert "top-level key 'split' is not read by Ludwig 0.17" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""
+    assert not (tmp_path / "runs").exists()
+    if (tmp_path / "mlflow.db").exists():
+        client = MlflowClient(uri)
+        assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+def test_missing_files_listed_together(tmp_path, capsys):
+    code = main(["experiment", "--config", str(tmp_path / "c.yaml"), "--dataset", str(tmp_path / "d.csv"), "--raw-data", str(tmp_path / "z.zip")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "c.yaml: config file not found" in error
+
+
+def test_build_mnist_from_idx(tmp_path, capsys):
+    import gzip
+    import struct
+
+    import numpy as np
+
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 40), ("t10k", 20)):
+        images = rng.integers(0, 255, size=(count, 28, 28), dtype=np.uint8)
+        labels = np.arange(count, dtype=np.uint8) % 10
+        (idx / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(struct.pack(">IIII", 0x0803, count, 28, 28) + images.tobytes()))
+        (idx / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x0801, count) + labels.tobytes()))
+    assert main(["build-mnist", "--idx-dir", str(idx), "--output-dir", str(tmp_path / "out"), "--train-per-class", "3", "--test-per-class", "1"]) == 0
+    assert "rows: 30 training, 10 test" in capsys.readouterr().out
+    lines = (tmp_path / "out" / "mnist_dataset.csv").read_text().splitlines()
+    assert lines[0] == "image_path,label,split"
+    assert len(lines) == 41
+    assert lines[1].startswith("training/0/")
+
+
+@pytest.mark.parametrize("value", ["42", "42.0"])
+def test_seed_accepts_mlproject_floats(value, tmp_path, capsys):
+    # The seed parses before any file is read, so a missing config still reports exit 2.
+    code = main(["experiment", "--config", str(tmp_path / "c.yaml"), "--dataset", "d", "--raw-data", "z", "--random-seed", value])
+    assert code == 2
