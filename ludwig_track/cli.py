@@ -100,6 +100,55 @@ def _run_experiment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", help="id of a finished run logged by ludwig_track")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    parser.add_argument("-o", "--output", type=Path, help="HTML file to write (default: report_<run id>.html)")
+    parser.add_argument("--log", action="store_true", help="also log report.html and plots/ to the run, replacing what it has")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from ludwig_track import report, tracking
+
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    client = MlflowClient(uri)
+    built = report.build_report(client, args.run_id, uri)
+    output = args.output or Path(f"report_{args.run_id}.html")
+    output.write_text(built.html, encoding="utf-8")
+    if args.log:
+        report.log_report(client, args.run_id, built)
+    print(f"report: {output.resolve()}")
+    return EXIT_OK
+
+
+def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to compare; the first is the baseline of every delta")
+    parser.add_argument("--experiment-name", help="compare the finished runs of this experiment instead, oldest first")
+    parser.add_argument("--tag", action="append", dest="tags", help="with --experiment-name, only runs with this config tag (repeatable)")
+    parser.add_argument("--max-runs", type=int, default=10, help="with --experiment-name, compare at most this many runs (default: %(default)s)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("comparison.html"), help="HTML file to write (default: %(default)s)")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from ludwig_track import compare, tracking
+
+    if bool(args.run_ids) == bool(args.experiment_name):
+        raise InputError("Name the runs to compare either as RUN_ID arguments or with --experiment-name, not both or neither.")
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    client = MlflowClient(uri)
+    run_ids = args.run_ids or compare.select_runs(client, args.experiment_name, args.tags, args.max_runs)
+    comparison = compare.compare_runs(client, run_ids, uri)
+    args.output.write_text(comparison.html, encoding="utf-8")
+    print(f"comparison: {args.output.resolve()}")
+    print(f"runs: {' '.join(run_ids)}")
+    return EXIT_OK
+
+
 def _add_build_mnist_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idx-dir", type=Path, help="folder with the four MNIST IDX .gz files (default: download them)")
     parser.add_argument("--output-dir", type=Path, required=True, help="folder that receives mnist_images.zip and mnist_dataset.csv")
@@ -121,6 +170,8 @@ def _run_build_mnist(args: argparse.Namespace) -> int:
 Subcommand = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 SUBCOMMANDS: list[Subcommand] = [
     ("experiment", "train and evaluate one Ludwig model, recorded in one MLflow run", _add_experiment_arguments, _run_experiment),
+    ("report", "rebuild the HTML evaluation report of a run from MLflow", _add_report_arguments, _run_report),
+    ("compare", "put several runs side by side in one HTML page", _add_compare_arguments, _run_compare),
     ("build-mnist", "write MNIST as an image zip and a dataset CSV", _add_build_mnist_arguments, _run_build_mnist),
 ]
 

@@ -265,6 +265,7 @@ class ExperimentRunner:
         if self.log_model:
             model_uri = self._log_model(model, Path(trained.output_directory) / "model", test_rows, run_dir)
         self.client.log_metric(run_id, "duration_seconds", time.monotonic() - started)
+        self._log_report(run_id)
         return ExperimentResult(run_id, experiment_id, self.tracking_uri, test_metrics, model_uri, run_dir)
 
     def _log_inputs(self, run_id: str, config_tag: str | None) -> None:
@@ -322,6 +323,13 @@ class ExperimentRunner:
         table.to_csv(staging / "predictions.csv", index=False)
         (staging / "test_statistics.json").write_text(json.dumps(stats, indent=2, default=_json_default))
         self.client.log_artifacts(run_id, str(staging), "evaluation")
+
+    def _log_report(self, run_id: str) -> None:
+        from ludwig_track import report
+
+        built = report.build_report(self.client, run_id, self.tracking_uri)
+        report.log_report(self.client, run_id, built)
+        logger.info("Logged report.html and %d plots", len(built.figures))
 
     def _log_model(self, model: Any, model_dir: Path, test_rows: pd.DataFrame, run_dir: Path) -> str:
         from mlflow.models import infer_signature
