@@ -192,12 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    package_logger = logging.getLogger("ludwig_track")
-    package_logger.addHandler(handler)
-    package_logger.setLevel(level)
-    package_logger.propagate = False
+    # A root handler on stderr, installed before Ludwig is imported, also makes the
+    # logging.basicConfig(stream=sys.stdout) call in ludwig/__init__.py a no-op, so no log
+    # line of Ludwig's lands on stdout among the results.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("ludwig_track").setLevel(level)
     # bitsandbytes, imported by Ludwig, warns about GPU kernels it cannot fetch even on CPU-only runs.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     # MLflow's artifact progress bars would interleave with the epoch lines on stderr.

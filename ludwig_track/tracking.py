@@ -73,13 +73,26 @@ def get_or_create_experiment(client: Any, name: str) -> str:
     """
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location=default_artifact_location(client.tracking_uri, name))
     if experiment.lifecycle_stage == "deleted":
         raise InputError(
             f"MLflow experiment '{name}' was deleted. Restore it with "
             f"`mlflow experiments restore --experiment-id {experiment.experiment_id}` or pick another --experiment-name."
         )
     return experiment.experiment_id
+
+
+def default_artifact_location(tracking_uri: str, experiment_name: str) -> str | None:
+    """Return a folder beside a SQLite store for the experiment's artifacts, or None to let MLflow choose.
+
+    MLflow's default for a database store is ``./mlruns`` of whatever folder the
+    process runs in, which scatters artifacts across working folders.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    safe_name = "".join(character if character.isalnum() or character in "-_." else "_" for character in experiment_name)
+    return (database.parent / "mlartifacts" / safe_name).as_uri()
 
 
 def handed_over_run_id(client: Any) -> str | None:
