@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from typing import Any
 
 from ludwig.callbacks import Callback
 
+from ludwig_track.experiment import EpochHook
+from ludwig_track.interrupts import raise_if_stop_requested
 from ludwig_track.tracking import MetricBuffer
 
 logger = logging.getLogger(__name__)
 
 SPLIT_PREFIXES = ("train_metrics", "validation_metrics", "test_metrics")
-EpochHook = Callable[[int, dict[str, float]], bool]
-"""Called after each epoch's evaluation with the epoch and its metrics; returns True to stop training."""
 
 
 def latest_metrics(progress_tracker: Any) -> dict[str, float]:
@@ -67,6 +66,13 @@ class MlflowMetricsCallback(Callback):
         logger.info("Epoch %d/%s: %s", epoch, total if total is not None else "?", summary)
         if self._epoch_hook is not None and self._epoch_hook(epoch, metrics):
             self._stop = True
+
+    def on_batch_end(self, trainer: Any, progress_tracker: Any, save_path: str, sync_step: bool = True, **kwargs: Any) -> None:
+        # Ludwig 0.17 catches Ctrl-C during training and only shortens it, which would end
+        # the run FINISHED; raising here ends it KILLED instead.
+        if getattr(trainer, "received_sigint", False):
+            raise KeyboardInterrupt("interrupted by Ctrl-C")
+        raise_if_stop_requested()
 
     def should_early_stop(self, trainer: Any, progress_tracker: Any, is_coordinator: bool, **kwargs: Any) -> bool:
         return self._stop

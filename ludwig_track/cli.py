@@ -17,10 +17,10 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
 from ludwig_track import __version__
 from ludwig_track.errors import InputError
+from ludwig_track.interrupts import Terminated, install_sigterm_handler
 
 logger = logging.getLogger("ludwig_track.cli")
 
@@ -29,10 +29,6 @@ EXIT_FAILURE = 1
 EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Python is running so that runs end KILLED like on Ctrl-C."""
 
 
 def _whole_number(text: str) -> int:
@@ -97,6 +93,67 @@ def _run_experiment(args: argparse.Namespace) -> int:
     print(f"model_uri: {result.model_uri}")
     print(f"tracking_uri: {result.tracking_uri}")
     print(f"mlflow_ui: {tracking.ui_command(result.tracking_uri)}")
+    return EXIT_OK
+
+
+def _gpu_list(text: str) -> list[int]:
+    # MLproject parameters cannot be left out, so "none" stands for no GPU.
+    if text.strip().lower() in ("", "none", "cpu"):
+        return []
+    try:
+        gpus = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected GPU indexes such as 0,1; got {text!r}") from None
+    if not gpus or any(gpu < 0 for gpu in gpus):
+        raise argparse.ArgumentTypeError(f"expected GPU indexes such as 0,1; got {text!r}")
+    return gpus
+
+
+def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    from ludwig_track.sweep_options import DEFAULT_METRIC, DEFAULT_VALIDATION_FRACTION, PRUNER_NAMES, SAMPLER_NAMES
+
+    _add_input_arguments(parser)
+    _add_tracking_arguments(parser)
+    parser.add_argument("--space", required=True, type=Path, help="search space YAML: named parameters, each with config paths and a distribution")
+    parser.add_argument("--n-trials", type=_whole_number, default=10, help="trials the study should have in total; a re-run adds only the missing ones (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=0, help="stop starting new trials after this many seconds; 0 for no limit (default: %(default)s)")
+    parser.add_argument("--study-name", help="Optuna study name (default: <config file stem>-sweep)")
+    parser.add_argument("--storage", help="Optuna storage: a database URL, or journal:///path/file.log (default: optuna.db beside a SQLite MLflow store)")
+    parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="Optuna sampler (default: %(default)s)")
+    parser.add_argument("--pruner", choices=PRUNER_NAMES, default="median", help="Optuna pruner; pruning steps are epochs (default: %(default)s)")
+    parser.add_argument("--metric", default=DEFAULT_METRIC, help="objective, as Ludwig names it (default: %(default)s)")
+    parser.add_argument("--direction", choices=("maximize", "minimize"), help="default: minimize for losses and errors, else maximize")
+    parser.add_argument("--gpus", type=_gpu_list, default=[], help="comma-separated GPU indexes, one worker process each, or 'none' (default: none)")
+    parser.add_argument("--workers", type=_whole_number, default=1, help="CPU worker processes when --gpus is not given (default: %(default)s)")
+    parser.add_argument(
+        "--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION,
+        help="share of training rows moved to a stratified validation split when the CSV has none (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--keep-models", action="store_true", help="log every completed trial's model, not only each new best")
+    parser.add_argument("--no-baseline", action="store_true", help="do not start a new study with a trial of the config's own values")
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from ludwig_track import sweep, tracking
+
+    uri = tracking.resolve_tracking_uri(args.tracking_uri)
+    logger.info("Tracking URI: %s (to browse: %s)", uri, tracking.ui_command(uri))
+    result = sweep.run_sweep(
+        args.config, args.dataset, args.raw_data, args.space,
+        n_trials=args.n_trials, timeout=args.timeout or None, study_name=args.study_name, storage=args.storage,
+        sampler=args.sampler, pruner=args.pruner, metric=args.metric, direction=args.direction,
+        gpus=args.gpus, workers=args.workers, experiment_name=args.experiment_name, tracking_uri=uri,
+        output_dir=args.output_dir, random_seed=args.random_seed, validation_fraction=args.validation_fraction,
+        keep_models=args.keep_models, include_baseline=not args.no_baseline, zip_limits=_zip_limits(args),  # type: ignore[arg-type]
+    )  # fmt: skip
+    print(f"parent_run_id: {result.parent_run_id}")
+    print(f"study: {result.study.study_name} ({len(result.study.trials)} trials)")
+    if result.best_value is not None:
+        print(f"best_value: {result.best_value:.4f}")
+        print(f"best_params: {result.best_params}")
+        print(f"best_run_id: {result.best_run_id}")
+    print(f"tracking_uri: {uri}")
+    print(f"mlflow_ui: {tracking.ui_command(uri)}")
     return EXIT_OK
 
 
@@ -170,6 +227,7 @@ def _run_build_mnist(args: argparse.Namespace) -> int:
 Subcommand = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 SUBCOMMANDS: list[Subcommand] = [
     ("experiment", "train and evaluate one Ludwig model, recorded in one MLflow run", _add_experiment_arguments, _run_experiment),
+    ("sweep", "search a Ludwig config's hyperparameters with Optuna, one nested MLflow run per trial", _add_sweep_arguments, _run_sweep),
     ("report", "rebuild the HTML evaluation report of a run from MLflow", _add_report_arguments, _run_report),
     ("compare", "put several runs side by side in one HTML page", _add_compare_arguments, _run_compare),
     ("build-mnist", "write MNIST as an image zip and a dataset CSV", _add_build_mnist_arguments, _run_build_mnist),
@@ -203,14 +261,10 @@ def _configure_logging(args: argparse.Namespace) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated("terminated by SIGTERM")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args)
-    previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_handler = install_sigterm_handler()
     try:
         return int(args.run(args))
     except InputError as err:
@@ -230,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ludwig-track: failed: {type(err).__name__}: {err}\n(run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        signal.signal(signal.SIGTERM, previous_handler)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import platform
@@ -9,7 +10,7 @@ import shutil
 import time
 import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from ludwig_track.errors import InputError
 
 logger = logging.getLogger(__name__)
 
+EpochHook = Callable[[int, dict[str, float]], bool]
+"""Called after each epoch's evaluation with the epoch and its metrics; returns True to stop training."""
 DEFAULT_OUTPUT_DIR = Path("ludwig_track_runs")
 DEFAULT_SEED = 42
 CONFIG_TAG = tracking.TAG_PREFIX + "config_tag"
@@ -150,10 +153,24 @@ class ExperimentRunner:
         output_dir: Path,
         random_seed: int = DEFAULT_SEED,
         *,
-        log_model: bool = True,
-        epoch_hook: Any = None,
+        log_model: bool | Callable[[], bool] = True,
+        epoch_hook: EpochHook | None = None,
         progress_metric: str | None = None,
+        extracted: pd.DataFrame | None = None,
+        preprocessed: Any = None,
     ) -> None:
+        """Set up the run's settings; nothing is created in MLflow yet.
+
+        Args:
+            log_model: Whether to log the model, or a callable asked after
+                training (a sweep logs the model of its best trial only).
+            epoch_hook: Called after each epoch's evaluation; returning True stops training.
+            progress_metric: Metric shown first in the per-epoch log line.
+            extracted: The dataset with image paths already extracted, shared
+                by the trials of a sweep; by default each run extracts its own copy.
+            preprocessed: Ludwig's ``PreprocessedDataset`` to train on instead
+                of preprocessing ``extracted`` again.
+        """
         from mlflow import MlflowClient
 
         self.prepared = prepared
@@ -163,6 +180,8 @@ class ExperimentRunner:
         self.log_model = log_model
         self.epoch_hook = epoch_hook
         self.progress_metric = progress_metric
+        self.extracted = extracted
+        self.preprocessed = preprocessed
         self.client = MlflowClient(tracking_uri)
         self.epochs_logged = 0
 
@@ -199,6 +218,9 @@ class ExperimentRunner:
         """Create or adopt the run, train and log; the run always ends FINISHED, FAILED or KILLED."""
         import mlflow
 
+        from ludwig_track.interrupts import raise_if_stop_requested
+
+        raise_if_stop_requested()
         experiment_id, run_id = self.create_run(experiment_name, run_name, config_tag, parent_run_id, extra_tags)
         run_dir = self.output_dir / run_id
         logger.info("MLflow run %s in experiment %s at %s", run_id, experiment_id, self.tracking_uri)
@@ -238,15 +260,17 @@ class ExperimentRunner:
         from ludwig_track.callbacks import MlflowMetricsCallback
 
         prepared = self.prepared
+        if not prepared.resolved_config:
+            validate_with_ludwig(prepared)
         started = time.monotonic()
         self._log_inputs(run_id, config_tag)
 
-        dataset = inputs.extract_images(prepared.checked, run_dir / "images")
+        dataset = self.extracted if self.extracted is not None else inputs.extract_images(prepared.checked, run_dir / "images")
         buffer = tracking.MetricBuffer(self.client, run_id)
         callback = MlflowMetricsCallback(buffer, self.epoch_hook, self.progress_metric)
         model = LudwigModel(prepared.config, logging_level=logging.WARNING, callbacks=[callback])
         logger.info("Training on %s", ", ".join(f"{count} {name}" for name, count in prepared.checked.split_sizes.items()))
-        trained = model.train(dataset=dataset, output_directory=str(run_dir / "ludwig"), skip_save_processed_input=True, random_seed=self.random_seed)
+        trained = model.train(**self._training_data(dataset), output_directory=str(run_dir / "ludwig"), skip_save_processed_input=True, random_seed=self.random_seed)
         self.epochs_logged = callback.epochs_logged
         buffer.close()
 
@@ -260,13 +284,25 @@ class ExperimentRunner:
             tracking.log_metrics_now(self.client, run_id, test_metrics, step=callback.epochs_logged)
             self._log_evaluation(run_id, stats, predictions, prepared.checked.dataset.loc[test_rows.index], run_dir)
         else:
-            logger.warning("No test rows (split 2): the run has no test metrics, predictions or report")
+            logger.warning("No test rows (split 2): the run has no test metrics, predictions or confusion matrix")
 
-        if self.log_model:
-            model_uri = self._log_model(model, Path(trained.output_directory) / "model", test_rows, run_dir)
+        wants_model = self.log_model() if callable(self.log_model) else self.log_model
+        if wants_model:
+            model_uri = self._log_model(model, Path(trained.output_directory) / "model", test_rows if len(test_rows) else dataset, run_dir)
         self.client.log_metric(run_id, "duration_seconds", time.monotonic() - started)
         self._log_report(run_id)
         return ExperimentResult(run_id, experiment_id, self.tracking_uri, test_metrics, model_uri, run_dir)
+
+    def _training_data(self, dataset: pd.DataFrame) -> dict[str, Any]:
+        if self.preprocessed is None:
+            return {"dataset": dataset}
+        # Training adds to the metadata, so each trial gets its own copy.
+        return {
+            "training_set": self.preprocessed.training_set,
+            "validation_set": self.preprocessed.validation_set,
+            "test_set": self.preprocessed.test_set,
+            "training_set_metadata": copy.deepcopy(self.preprocessed.training_set_metadata),
+        }
 
     def _log_inputs(self, run_id: str, config_tag: str | None) -> None:
         import ludwig
