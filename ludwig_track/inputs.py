@@ -17,7 +17,7 @@ import stat
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -275,19 +275,19 @@ def _member_name(info: zipfile.ZipInfo) -> str:
 
 
 def _is_debris(name: str) -> bool:
-    parts = PurePosixPath(name).parts
+    # Plain string splitting: this runs once per entry, 70,000 times for MNIST.
+    parts = [part for part in name.split("/") if part]
     if not parts:
         return True
     return any(part in DEBRIS_FOLDERS for part in parts) or parts[-1] in DEBRIS_NAMES or parts[-1].startswith("._")
 
 
 def _is_unsafe(info: zipfile.ZipInfo, name: str) -> bool:
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
+    if stat.S_ISLNK(info.external_attr >> 16):
         return True
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return True
-    return ".." in PurePosixPath(name).parts or posixpath.normpath(name).startswith("..")
+    return ".." in name.split("/")
 
 
 def match_images(
@@ -408,8 +408,11 @@ def preflight(
     image_summary: dict[str, Any] = {}
     if frame is not None and members is not None and SPLIT_COLUMN in frame and frame[SPLIT_COLUMN].dtype.kind == "i":
         zip_members = match_images(frame[IMAGE_COLUMN], members, zip_path, csv_path, problems, warnings)
-        if check_image_files and zip_members:
+        # Decoding every image takes seconds on large sets, so bad input is rejected first.
+        if check_image_files and zip_members and not problems:
             image_summary = check_images(zip_path, zip_members, problems)
+        elif check_image_files and problems:
+            problems.append(f"{zip_path}: the images themselves are opened and checked once the problems above are fixed.")
     if problems:
         raise InputError(problems)
     assert frame is not None

@@ -12,6 +12,7 @@ import yaml
 from mlflow import MlflowClient
 
 from ludwig_track.cli import main
+from ludwig_track.errors import InputError
 
 
 def run_cli(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -87,3 +88,45 @@ def test_seed_accepts_mlproject_floats(value, tmp_path, capsys):
     # The seed parses before any file is read, so a missing config still reports exit 2.
     code = main(["experiment", "--config", str(tmp_path / "c.yaml"), "--dataset", "d", "--raw-data", "z", "--random-seed", value])
     assert code == 2
+
+
+def test_mnist_download_from_mirror(tmp_path):
+    """The IDX files are fetched from a mirror when no local copy is given (served here on loopback)."""
+    import functools
+    import gzip
+    import http.server
+    import struct
+    import threading
+
+    import numpy as np
+
+    from ludwig_track import mnist
+
+    served = tmp_path / "served"
+    served.mkdir()
+    for prefix, count in (("train", 20), ("t10k", 10)):
+        images = np.zeros((count, 28, 28), dtype=np.uint8)
+        labels = np.arange(count, dtype=np.uint8) % 10
+        (served / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(struct.pack(">IIII", 0x0803, count, 28, 28) + images.tobytes()))
+        (served / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x0801, count) + labels.tobytes()))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        folder = mnist.download_idx(tmp_path / "idx", f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+    assert sorted(path.name for path in folder.iterdir()) == sorted(mnist.IDX_FILES.values())
+    assert mnist.read_idx(folder / "train-images-idx3-ubyte.gz").shape == (20, 28, 28)
+
+
+def test_idx_with_wrong_magic_rejected(tmp_path):
+    import gzip
+
+    from ludwig_track import mnist
+
+    path = tmp_path / "bad.gz"
+    path.write_bytes(gzip.compress(b"\x00\x00\x0d\x01" + b"\x00" * 8))
+    with pytest.raises(InputError, match="not an IDX file of unsigned bytes"):
+        mnist.read_idx(path)
