@@ -59,10 +59,10 @@ class MlflowMetricsCallback(Callback):
         self._buffer.flush()
         self.epochs_logged = epoch
         total = getattr(trainer, "epochs", None)
-        shown = {key: value for key, value in metrics.items() if key.endswith((".accuracy", ".loss")) and ".combined." not in key}
-        if self._progress_metric and self._progress_metric in metrics:
-            shown = {self._progress_metric: metrics[self._progress_metric], **shown}
-        summary = ", ".join(f"{key} {value:.4f}" for key, value in sorted(shown.items()))
+        displayed = sorted(key for key in metrics if key.endswith((".accuracy", ".loss")) and ".combined." not in key)
+        if self._progress_metric in metrics:
+            displayed = [self._progress_metric] + [key for key in displayed if key != self._progress_metric]
+        summary = ", ".join(f"{key} {metrics[key]:.4f}" for key in displayed)
         logger.info("Epoch %d/%s: %s", epoch, total if total is not None else "?", summary)
         if self._epoch_hook is not None and self._epoch_hook(epoch, metrics):
             self._stop = True

@@ -249,7 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose > 1 else logging.INFO
+    level = logging.INFO
+    if args.quiet:
+        level = logging.WARNING
+    elif args.verbose > 1:
+        level = logging.DEBUG
     # A root handler on stderr, installed before Ludwig is imported, also makes the
     # logging.basicConfig(stream=sys.stdout) call in ludwig/__init__.py a no-op, so no log
     # line of Ludwig's lands on stdout among the results.

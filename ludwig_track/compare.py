@@ -16,7 +16,7 @@ from ludwig_track.report import RunView, load_run, render_template
 
 logger = logging.getLogger(__name__)
 
-# Params that differ between any two runs and say nothing about the configuration.
+# Params that differ between runs of one configuration, so they are left out of the config differences.
 IGNORED_PARAM_PREFIXES = ("data.", "ludwig_version")
 
 

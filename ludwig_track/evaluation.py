@@ -49,7 +49,7 @@ def evaluate_predictions(
 ) -> ClassEvaluation:
     """Compute the confusion matrix and per-class statistics from true and predicted labels.
 
-    ``predictions`` holds the true label in column ``feature`` and the predicted
+    ``predictions`` contains the true label in column ``feature`` and the predicted
     one in ``<feature>_predictions``. ``training_counts`` gives each label's
     frequency in the training split, for the F1-against-frequency view.
     """

@@ -33,7 +33,7 @@ CONFIG_TAG = tracking.TAG_PREFIX + "config_tag"
 
 @dataclass(frozen=True)
 class ExperimentResult:
-    """What a finished experiment left in MLflow."""
+    """Identifiers and test metrics of a finished experiment run."""
 
     run_id: str
     experiment_id: str
@@ -346,8 +346,8 @@ class ExperimentRunner:
         self.client.log_dict(run_id, summary, "data/dataset_summary.json")
 
         with warnings.catch_warnings():
-            # MLflow 3 registers two equivalent sources for local paths and warns about the choice;
-            # it also hints that the integer split column cannot hold missing values, which it never does here.
+            # MLflow 3 registers two equivalent sources for local paths and warns about the choice.
+            # It also warns that the integer split column cannot contain missing values, and it never does here.
             warnings.simplefilter("ignore", UserWarning)
             source = mlflow.data.from_pandas(checked.dataset, source=str(checked.csv_path.resolve()), name=checked.csv_path.name, targets=inputs.LABEL_COLUMN)
             mlflow.log_input(source, context="training")

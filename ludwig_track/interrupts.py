@@ -1,9 +1,9 @@
 """Stop requests from signals, raised where the training loop can act on them.
 
-An exception raised straight from a signal handler is lost when the signal
-lands inside a garbage-collector callback (Python prints "Exception ignored"
-and carries on), so the request is also kept as a flag and raised again at the
-next batch, trial or run boundary.
+An exception raised by a signal handler is lost when the signal arrives during a
+garbage-collector callback: Python prints "Exception ignored" and carries on.
+So the request is also kept as a flag, and raised again at the next batch,
+trial or run boundary.
 """
 
 from __future__ import annotations

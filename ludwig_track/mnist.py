@@ -59,7 +59,7 @@ def read_idx(path: Path) -> np.ndarray:
     shape = struct.unpack(f">{n_dims}I", data[4 : 4 + 4 * n_dims])
     values = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * n_dims)
     if values.size != int(np.prod(shape)):
-        raise InputError(f"{path}: header announces shape {shape} but the file holds {values.size} values.")
+        raise InputError(f"{path}: invalid IDX file: the header gives shape {shape} but the file contains {values.size} values.")
     return values.reshape(shape)
 
 
@@ -126,7 +126,7 @@ def build_dataset(
         idx_dir = download_idx(output_dir / "idx")
     missing = [name for name in IDX_FILES.values() if not (idx_dir / name).is_file()]
     if missing:
-        raise InputError(f"{idx_dir}: missing MNIST files {missing}. Pass the folder that holds them, or omit it to download.")
+        raise InputError(f"{idx_dir}: missing MNIST files {missing}. Pass the folder that contains them, or omit --idx-dir to download them.")
 
     arrays = {key: read_idx(idx_dir / name) for key, name in IDX_FILES.items()}
     train_idx = _stratified_indices(arrays["train_labels"], train_per_class, seed)

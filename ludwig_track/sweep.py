@@ -411,6 +411,7 @@ def run_sweep(
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     keep_models: bool = False,
     include_baseline: bool = True,
+    reuse_preprocessing: bool = True,
     zip_limits: inputs.ZipLimits | None = None,
 ) -> SweepResult:
     """Explore ``space`` with Optuna, each trial a nested MLflow run under one parent run.
@@ -448,6 +449,7 @@ def run_sweep(
         timeout=timeout,
         keep_models=keep_models,
         zip_limits=zip_limits,
+        reuse_preprocessing=reuse_preprocessing,
     )
     if isinstance(sampler, str) and sampler not in SAMPLER_NAMES:
         raise InputError(f"Unknown sampler '{sampler}'. Choose one of: {', '.join(SAMPLER_NAMES)}.")
@@ -511,7 +513,7 @@ def _run_workers(settings: SweepSettings, remaining: int, devices: list[int | No
         if quota == 0:
             continue
         previous = os.environ.get("CUDA_VISIBLE_DEVICES")
-        # A spawned process copies os.environ when it starts, so each worker sees only its GPU.
+        # A spawned process copies os.environ when it starts, so each worker can use only its own GPU.
         if device is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
         try:

@@ -134,8 +134,9 @@ def fit_param(key: str, value: Any) -> tuple[str, str]:
 def log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
     """Log ``params`` in batches of MLflow's maximum size, cut to its length limits.
 
-    Keys the run already has are left as they are, since MLflow rejects a changed
-    param value; ``mlflow run`` logs its entry point's parameters before we start.
+    Keys the run already has are left as they are, because MLflow rejects a
+    changed param value. ``mlflow run`` logs its entry point's parameters before
+    ludwig_track starts.
     """
     from mlflow.entities import Param
     from mlflow.utils.validation import MAX_PARAMS_TAGS_PER_BATCH
