@@ -64,7 +64,11 @@ class MlflowMetricsCallback(Callback):
             displayed = [self._progress_metric] + [key for key in displayed if key != self._progress_metric]
         summary = ", ".join(f"{key} {metrics[key]:.4f}" for key in displayed)
         logger.info("Epoch %d/%s: %s", epoch, total if total is not None else "?", summary)
-        if self._epoch_hook is not None and self._epoch_hook(epoch, metrics):
+
+    def on_validation_end(self, trainer: Any, progress_tracker: Any, save_path: str, **kwargs: Any) -> None:
+        # Ludwig asks should_early_stop after validation but before on_eval_end, so the
+        # decision to stop this epoch has to be made here.
+        if self._epoch_hook is not None and self._epoch_hook(int(progress_tracker.epoch), latest_metrics(progress_tracker)):
             self._stop = True
 
     def on_batch_end(self, trainer: Any, progress_tracker: Any, save_path: str, sync_step: bool = True, **kwargs: Any) -> None:

@@ -12,6 +12,7 @@ import csv
 import difflib
 import io
 import logging
+import os
 import posixpath
 import stat
 import zipfile
@@ -424,22 +425,29 @@ def preflight(
 def extract_images(checked: CheckedInput, destination: Path) -> pd.DataFrame:
     """Extract the images the CSV names into ``destination``; return the dataset with absolute paths.
 
-    Every target path is resolved and checked to stay inside ``destination``
-    before it is written.
+    Every target path is checked to stay inside ``destination`` before it is
+    written. :func:`list_zip` already rejected entries with ``..``, absolute
+    paths and symbolic links, so a string check suffices and no file system
+    lookups slow down the 70,000 writes of MNIST.
     """
     root = destination.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    targets: dict[str, Path] = {}
+    root_text = str(root) + os.sep
+    targets: dict[str, str] = {}
+    created: set[str] = set()
     with zipfile.ZipFile(checked.zip_path) as archive:
         infos = {_member_name(info): info for info in archive.infolist()}
         for csv_name, member in checked.zip_members.items():
-            target = (root / member).resolve()
-            if not target.is_relative_to(root):
+            target = os.path.normpath(os.path.join(root_text, member))
+            if not target.startswith(root_text):
                 raise InputError(f"{checked.zip_path}: entry '{member}' would be written outside {root}.")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(infos[member]) as source, target.open("wb") as sink:
-                sink.write(source.read())
+            folder = os.path.dirname(target)
+            if folder not in created:
+                os.makedirs(folder, exist_ok=True)
+                created.add(folder)
+            with open(target, "wb") as sink:
+                sink.write(archive.read(infos[member]))
             targets[csv_name] = target
     dataset = checked.dataset.copy()
-    dataset[IMAGE_COLUMN] = dataset[IMAGE_COLUMN].map(lambda name: str(targets[name]))
+    dataset[IMAGE_COLUMN] = dataset[IMAGE_COLUMN].map(targets)
     return dataset

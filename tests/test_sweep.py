@@ -89,11 +89,11 @@ def test_storage_password_redacted():
 @pytest.mark.slow
 def test_sweep_nested_runs_prune_and_fail(tmp_path):
     small = write_small_input(tmp_path / "input", 20, 0, 5, epochs=2)
-    # Every combination once: epochs 1 completes, epochs 2 is pruned at epoch 2, dropout 5.0 fails inside torch.
+    # Every combination once: epochs 1 completes, epochs 3 is pruned at epoch 2, dropout 5.0 fails inside torch.
     space = write_space(
         tmp_path / "space.yaml",
         {
-            "epochs": {"paths": ["trainer.epochs"], "type": "int", "low": 1, "high": 2},
+            "epochs": {"paths": ["trainer.epochs"], "type": "categorical", "choices": [1, 3]},
             "dropout": {"paths": ["input_features.image_path.encoder.fc_layers.0.dropout"], "type": "categorical", "choices": [0.2, 5.0]},
         },
     )
@@ -132,7 +132,8 @@ def test_sweep_nested_runs_prune_and_fail(tmp_path):
     complete, pruned = by_state["COMPLETE"][0], by_state["PRUNED"][0]
     assert complete.info.status == "FINISHED"
     assert [point.step for point in client.get_metric_history(complete.info.run_id, "validation_metrics.label.accuracy")] == [1]
-    assert len(client.get_metric_history(pruned.info.run_id, "validation_metrics.label.accuracy")) == 2
+    assert pruned.data.params["trainer.epochs"] == "3"
+    assert [point.step for point in client.get_metric_history(pruned.info.run_id, "validation_metrics.label.accuracy")] == [1, 2]
     assert all(run.info.status == "FAILED" for run in by_state["FAIL"])
     assert all("dropout" in run.data.tags["ludwig_track.error"] for run in by_state["FAIL"])
     assert result.best_run_id == complete.info.run_id
