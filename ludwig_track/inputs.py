@@ -106,11 +106,15 @@ def read_dataset_csv(path: Path, problems: list[str], warnings: list[str]) -> pd
     if not text.strip():
         problems.append(f"{path}: the dataset CSV is empty. It needs a header row {','.join(REQUIRED_COLUMNS)} and one row per image.")
         return None
-    try:
-        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
+    first_line, _, rest = text.partition("\n")
+    if first_line.strip().lower().startswith("sep=") and len(first_line.strip()) == 5:
+        # Excel writes a "sep=;" line to name the delimiter of the file.
+        delimiter, text = first_line.strip()[4], rest
+    else:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, skip_blank_lines=True)
     except (pd.errors.ParserError, csv.Error) as err:

@@ -562,6 +562,8 @@ def _start_parent_run(client: Any, settings: SweepSettings, parameters: list[sea
         experiment_id = tracking.get_or_create_experiment(client, settings.experiment_name)
         run_id = client.create_run(experiment_id, tags={**tags, MLFLOW_RUN_NAME: settings.study_name}, run_name=settings.study_name).info.run_id
     else:
+        # Children must live in the parent's experiment for the MLflow UI to nest them.
+        settings.experiment_name = client.get_experiment(client.get_run(run_id).info.experiment_id).name
         tracking.log_tags(client, run_id, tags)
     params = {
         "sweep.n_trials": settings.n_trials,

@@ -78,6 +78,14 @@ def test_csv_dialects_accepted(tmp_path, options, label):
     assert len(checked.dataset) == 10, label
 
 
+def test_csv_excel_sep_line(tmp_path):
+    csv_path = write_csv(tmp_path / "dataset.csv", default_rows(), delimiter=";")
+    csv_path.write_text("sep=;\n" + csv_path.read_text())
+    write_zip(tmp_path / "images.zip", {row[0]: png() for row in default_rows()})
+    checked = inputs.preflight(CONFIG, tmp_path / "c.yaml", csv_path, tmp_path / "images.zip")
+    assert len(checked.dataset) == 10
+
+
 def test_csv_cp1252_read_with_warning(tmp_path):
     rows = default_rows()
     rows[0] = ("training/0/caf\u00e9.png", "0", "0")
