@@ -75,16 +75,17 @@ def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    from ludwig_track import experiment, tracking
+    from ludwig_track import experiment, inputs, tracking
 
     uri = tracking.resolve_tracking_uri(args.tracking_uri)
     logger.info("Tracking URI: %s (to browse: %s)", uri, tracking.ui_command(uri))
     prepared = experiment.prepare(args.config, args.dataset, args.raw_data, _zip_limits(args))  # type: ignore[arg-type]
     logger.info("Input checked: %s", ", ".join(f"{count} {name} rows" for name, count in prepared.checked.split_sizes.items()))
-    logger.info("Loading Ludwig")
-    experiment.validate_with_ludwig(prepared)
-    runner = experiment.ExperimentRunner(prepared, uri, args.output_dir, args.random_seed, log_model=not args.no_model)
-    result = runner.run(args.experiment_name, args.run_name or args.tag or args.config.stem, args.tag)
+    with inputs.BackgroundExtraction(prepared.checked, args.output_dir) as extraction:
+        logger.info("Loading Ludwig while the images are extracted")
+        experiment.validate_with_ludwig(prepared)
+        runner = experiment.ExperimentRunner(prepared, uri, args.output_dir, args.random_seed, log_model=not args.no_model, extraction=extraction)
+        result = runner.run(args.experiment_name, args.run_name or args.tag or args.config.stem, args.tag)
 
     print(f"run_id: {result.run_id}")
     print(f"experiment_id: {result.experiment_id}")

@@ -137,10 +137,11 @@ def run_experiment(
         InputError: before any run starts, listing every problem of the inputs.
     """
     prepared = prepare(config, dataset, raw_data, zip_limits)
-    validate_with_ludwig(prepared)
-    uri = tracking.resolve_tracking_uri(tracking_uri)
-    runner = ExperimentRunner(prepared, uri, Path(output_dir), random_seed, log_model=log_model)
-    return runner.run(experiment_name, run_name or config_tag or prepared.config_path.stem, config_tag)
+    with inputs.BackgroundExtraction(prepared.checked, Path(output_dir)) as extraction:
+        validate_with_ludwig(prepared)
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        runner = ExperimentRunner(prepared, uri, Path(output_dir), random_seed, log_model=log_model, extraction=extraction)
+        return runner.run(experiment_name, run_name or config_tag or prepared.config_path.stem, config_tag)
 
 
 class ExperimentRunner:
@@ -157,6 +158,7 @@ class ExperimentRunner:
         epoch_hook: EpochHook | None = None,
         progress_metric: str | None = None,
         extracted: pd.DataFrame | None = None,
+        extraction: inputs.BackgroundExtraction | None = None,
         preprocessed: Any = None,
     ) -> None:
         """Set up the run's settings; nothing is created in MLflow yet.
@@ -168,6 +170,7 @@ class ExperimentRunner:
             progress_metric: Metric shown first in the per-epoch log line.
             extracted: The dataset with image paths already extracted, shared
                 by the trials of a sweep; by default each run extracts its own copy.
+            extraction: An extraction already under way in the background.
             preprocessed: Ludwig's ``PreprocessedDataset`` to train on instead
                 of preprocessing ``extracted`` again.
         """
@@ -181,6 +184,7 @@ class ExperimentRunner:
         self.epoch_hook = epoch_hook
         self.progress_metric = progress_metric
         self.extracted = extracted
+        self.extraction = extraction
         self.preprocessed = preprocessed
         self.client = MlflowClient(tracking_uri)
         self.epochs_logged = 0
@@ -265,7 +269,12 @@ class ExperimentRunner:
         started = time.monotonic()
         self._log_inputs(run_id, config_tag)
 
-        dataset = self.extracted if self.extracted is not None else inputs.extract_images(prepared.checked, run_dir / "images")
+        if self.extracted is not None:
+            dataset = self.extracted
+        elif self.extraction is not None:
+            dataset = self.extraction.result()
+        else:
+            dataset = inputs.extract_images(prepared.checked, run_dir / "images")
         buffer = tracking.MetricBuffer(self.client, run_id)
         callback = MlflowMetricsCallback(buffer, self.epoch_hook, self.progress_metric)
         model = LudwigModel(prepared.config, logging_level=logging.WARNING, callbacks=[callback])

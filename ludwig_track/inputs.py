@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import posixpath
+import shutil
 import stat
 import zipfile
 from collections import Counter
@@ -426,6 +427,46 @@ def preflight(
     return CheckedInput(frame, csv_path, zip_path, zip_members, warnings, image_summary)
 
 
+class BackgroundExtraction:
+    """Extract the images in a separate process, so that the work overlaps with importing Ludwig.
+
+    Use as a context manager. The images land in a fresh folder under
+    ``parent``, which is removed on exit whatever happens; :meth:`result`
+    waits for the extraction and returns the dataset with absolute paths.
+    """
+
+    def __init__(self, checked: CheckedInput, parent: Path) -> None:
+        self._checked = checked
+        self._parent = parent
+        self.folder: Path | None = None
+        self._pool: Any = None
+        self._job: Any = None
+
+    def __enter__(self) -> BackgroundExtraction:
+        import multiprocessing
+        import tempfile
+
+        self._parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=".images-", dir=self._parent))
+        # Spawn rather than fork: MLflow and torch may have started threads by now.
+        self._pool = multiprocessing.get_context("spawn").Pool(1)
+        self._job = self._pool.apply_async(_extract_members, (self._checked.zip_path, self._checked.zip_members, self.folder))
+        return self
+
+    def result(self) -> pd.DataFrame:
+        targets = self._job.get()
+        dataset = self._checked.dataset.copy()
+        dataset[IMAGE_COLUMN] = dataset[IMAGE_COLUMN].map(targets)
+        return dataset
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def extract_images(checked: CheckedInput, destination: Path) -> pd.DataFrame:
     """Extract the images the CSV names into ``destination``; return the dataset with absolute paths.
 
@@ -434,17 +475,25 @@ def extract_images(checked: CheckedInput, destination: Path) -> pd.DataFrame:
     paths and symbolic links, so a string check suffices and no file system
     lookups slow down the 70,000 writes of MNIST.
     """
+    targets = _extract_members(checked.zip_path, checked.zip_members, destination)
+    dataset = checked.dataset.copy()
+    dataset[IMAGE_COLUMN] = dataset[IMAGE_COLUMN].map(targets)
+    return dataset
+
+
+def _extract_members(zip_path: Path, members: dict[str, str], destination: Path) -> dict[str, str]:
+    """Write each zip entry of ``members`` under ``destination``; return the CSV name to file path mapping."""
     root = destination.resolve()
     root.mkdir(parents=True, exist_ok=True)
     root_text = str(root) + os.sep
     targets: dict[str, str] = {}
     created: set[str] = set()
-    with zipfile.ZipFile(checked.zip_path) as archive:
+    with zipfile.ZipFile(zip_path) as archive:
         infos = {_member_name(info): info for info in archive.infolist()}
-        for csv_name, member in checked.zip_members.items():
+        for csv_name, member in members.items():
             target = os.path.normpath(os.path.join(root_text, member))
             if not target.startswith(root_text):
-                raise InputError(f"{checked.zip_path}: entry '{member}' would be written outside {root}.")
+                raise InputError(f"{zip_path}: entry '{member}' would be written outside {root}.")
             folder = os.path.dirname(target)
             if folder not in created:
                 os.makedirs(folder, exist_ok=True)
@@ -452,6 +501,4 @@ def extract_images(checked: CheckedInput, destination: Path) -> pd.DataFrame:
             with open(target, "wb") as sink:
                 sink.write(archive.read(infos[member]))
             targets[csv_name] = target
-    dataset = checked.dataset.copy()
-    dataset[IMAGE_COLUMN] = dataset[IMAGE_COLUMN].map(targets)
-    return dataset
+    return targets

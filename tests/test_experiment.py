@@ -116,6 +116,7 @@ def test_model_loads_and_predicts(trained_run, small_input, tmp_path):
 
 def test_working_images_removed(trained_run):
     assert not (trained_run.output_dir / "images").exists()
+    assert list(trained_run.output_dir.parent.glob(".images-*")) == []
     assert (trained_run.output_dir / "ludwig").is_dir()
 
 

@@ -124,6 +124,7 @@ def test_ludwig_error_ends_run_failed(small_input, tmp_path, monkeypatch):
     traceback_path = client.download_artifacts(run.info.run_id, "error/traceback.txt", str(tmp_path))
     assert "broken_train" in open(traceback_path).read()
     assert not (tmp_path / "runs" / run.info.run_id / "images").exists()
+    assert list((tmp_path / "runs").glob(".images-*")) == []
 
 
 @pytest.mark.slow
@@ -176,3 +177,4 @@ def test_sigterm_ends_run_killed(tmp_path):
     assert run.info.status == "KILLED"
     assert len(client.get_metric_history(run_id, "train_metrics.label.loss")) >= 1
     assert not (tmp_path / "runs" / run_id / "images").exists()
+    assert list((tmp_path / "runs").glob(".images-*")) == []
