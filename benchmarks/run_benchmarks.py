@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime
 import json
 import os
@@ -26,12 +27,18 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+STARTUP = "Start-up costs"
+OVERHEAD_SAMPLE = "Tracking overhead, embedded sample (5,000 + 1,000 images, 5 epochs)"
+OVERHEAD_FULL = "Tracking overhead, full MNIST (60,000 + 10,000 images, 5 epochs)"
+SWEEPS = "Sweep against Ludwig's hyperopt, embedded sample"
+WINS = "Before and after"
 SAMPLE = REPO / "experiments" / "mnist" / "data"
 CONFIG = REPO / "experiments" / "mnist" / "config.yaml"
 TIME = "/usr/bin/time"
@@ -86,6 +93,9 @@ def bare_dataset(csv_path: Path, zip_path: Path, folder: Path) -> Path:
 
 def measure_overhead(name: str, csv_path: Path, zip_path: Path, work: Path) -> list[Measurement]:
     """Bare `ludwig experiment` against `ludwig-track experiment` on one data set."""
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     absolute = bare_dataset(csv_path, zip_path, work)
     bare, _ = timed(
@@ -105,6 +115,9 @@ def measure_overhead(name: str, csv_path: Path, zip_path: Path, work: Path) -> l
     )  # fmt: skip
     tracked.accuracy = _printed(stdout, "test.label.accuracy")
     tracked.notes["ratio"] = tracked.wall_seconds / bare.wall_seconds
+    first = first_epoch_seconds(f"sqlite:///{work / 'mlflow.db'}")
+    if first is not None:
+        tracked.notes["seconds_to_first_epoch"] = first
     return [bare, tracked]
 
 
@@ -185,6 +198,9 @@ def with_validation_rows(csv_path: Path, folder: Path, fraction: float = 0.1) ->
 
 def measure_sweeps(csv_path: Path, zip_path: Path, work: Path, trials: int, hyperopt_python: str | None) -> list[Measurement]:
     """`ludwig-track sweep` against `ludwig hyperopt` (Ray executor, Optuna search) on one space and budget."""
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     with_validation = with_validation_rows(csv_path, work)
     space = work / "space.yaml"
@@ -252,7 +268,10 @@ def _study_timing(storage: Path) -> dict[str, object]:
 
 def measure_wins(csv_path: Path, zip_path: Path, work: Path, trials: int) -> list[Measurement]:
     """Before and after of each optimisation, on the embedded sample."""
+    import shutil
+
     results = []
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     with_validation = with_validation_rows(csv_path, work)
     space = work / "space.yaml"
@@ -354,6 +373,7 @@ def main() -> int:
     parser.add_argument("--skip-hyperopt", action="store_true", help="skip the sweep comparison")
     parser.add_argument("--skip-wins", action="store_true", help="skip the before/after measurements")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--redo", action="append", default=[], metavar="TITLE", help="measure this section again although --work-dir has its results")
     args = parser.parse_args()
 
     work = args.work_dir
@@ -365,19 +385,34 @@ def main() -> int:
             subprocess.run(ludwig_track_command("build-mnist", "--idx-dir", str(args.idx_dir), "--output-dir", str(full)), check=True)
         full_csv, full_zip = full / "mnist_dataset.csv", full / "mnist_images.zip"
 
+    # Each finished section is saved at once, so a failure later on (or a re-run with
+    # --redo for one section) keeps what was already measured.
+    saved = work / "results.json"
     sections: dict[str, list[Measurement]] = {}
-    sections["Start-up costs"] = measure_startup(full_csv, full_zip)
+    if saved.exists():
+        for title, items in json.loads(saved.read_text()).items():
+            sections[title] = [Measurement(**item) for item in items]
+
+    def measure(title: str, run: Callable[[], list[Measurement]]) -> None:
+        if title in sections and title not in args.redo:
+            print(f"[bench] keeping the saved results of '{title}'", file=sys.stderr)
+            return
+        try:
+            sections[title] = run()
+        except (RuntimeError, OSError, ValueError) as err:
+            print(f"[bench] '{title}' failed: {err}", file=sys.stderr)
+            return
+        saved.write_text(json.dumps({key: [dataclasses.asdict(item) for item in items] for key, items in sections.items()}, indent=2))
+
     sample_csv, sample_zip = SAMPLE / "mnist_dataset.csv", SAMPLE / "mnist_images.zip"
-    sections["Tracking overhead, embedded sample (5,000 + 1,000 images, 5 epochs)"] = measure_overhead("sample", sample_csv, sample_zip, work / "overhead_sample")
-    first = first_epoch_seconds(f"sqlite:///{work / 'overhead_sample' / 'mlflow.db'}")
-    if first is not None:
-        sections["Start-up costs"].append(Measurement("run start to first epoch logged, embedded sample", first, 0))
+    measure(STARTUP, lambda: measure_startup(full_csv, full_zip))
+    measure(OVERHEAD_SAMPLE, lambda: measure_overhead("sample", sample_csv, sample_zip, work / "overhead_sample"))
     if full_csv is not None and full_zip is not None:
-        sections["Tracking overhead, full MNIST (60,000 + 10,000 images, 5 epochs)"] = measure_overhead("full", full_csv, full_zip, work / "overhead_full")
+        measure(OVERHEAD_FULL, lambda: measure_overhead("full", full_csv, full_zip, work / "overhead_full"))
     if not args.skip_hyperopt:
-        sections["Sweep against Ludwig's hyperopt, embedded sample"] = measure_sweeps(sample_csv, sample_zip, work / "sweeps", args.trials, args.hyperopt_python)
+        measure(SWEEPS, lambda: measure_sweeps(sample_csv, sample_zip, work / "sweeps", args.trials, args.hyperopt_python))
     if not args.skip_wins:
-        sections["Before and after"] = measure_wins(sample_csv, sample_zip, work / "wins", 3)
+        measure(WINS, lambda: measure_wins(sample_csv, sample_zip, work / "wins", 3))
 
     text = render(sections, "python benchmarks/run_benchmarks.py " + " ".join(sys.argv[1:]))
     args.output.write_text(text + "\n")

@@ -163,17 +163,21 @@ def get_path(config: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-def set_path(config: Mapping[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+def set_path(config: Mapping[str, Any], dotted: str, value: Any, create_missing: bool = False) -> dict[str, Any]:
     """Return a deep copy of ``config`` with ``value`` at the dotted path.
 
     Path parts address mapping keys, list indexes, or features by name
     (``input_features.image_path.encoder.conv_layers.1.dropout``). Every part
-    but the last must already exist.
+    but the last must already exist, unless ``create_missing`` adds missing
+    mapping keys as empty sections (``trainer.learning_rate`` in a config
+    without ``trainer:``); list items are never created.
     """
     updated = copy.deepcopy(dict(config))
     *parents, last = dotted.split(".")
     node: Any = updated
     for part in parents:
+        if create_missing and isinstance(node, dict) and part not in node:
+            node[part] = {}
         node = _child(node, part, dotted)
     if isinstance(node, list):
         node[_list_index(node, last, dotted)] = value

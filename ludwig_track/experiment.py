@@ -201,6 +201,13 @@ class ExperimentRunner:
         run_id = None if parent_run_id else tracking.handed_over_run_id(self.client)
         if run_id is not None:
             run = self.client.get_run(run_id)
+            actual = self.client.get_experiment(run.info.experiment_id).name
+            if actual != experiment_name:
+                logger.warning(
+                    "Logging into the run that mlflow run started (%s), which is in experiment '%s', not '%s'; "
+                    "pass --experiment-name to mlflow run to choose the experiment",
+                    run_id, actual, experiment_name,
+                )  # fmt: skip
             tracking.log_tags(self.client, run_id, tags)
             return run.info.experiment_id, run_id
         experiment_id = tracking.get_or_create_experiment(self.client, experiment_name)

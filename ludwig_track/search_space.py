@@ -65,8 +65,12 @@ class Parameter:
         return any(path.startswith("preprocessing.") or ".preprocessing." in path for path in self.paths)
 
 
-def load_search_space(path: Path, config: Mapping[str, Any]) -> list[Parameter]:
-    """Read a search space file and check every path and range against ``config``.
+def load_search_space(path: Path, config: Mapping[str, Any] | None = None) -> list[Parameter]:
+    """Read a search space file and check every range, and every path against ``config`` when given.
+
+    Pass Ludwig's resolved config (every default filled in) so that a path to
+    a default the user's config leaves out, such as ``trainer.learning_rate``,
+    counts as existing.
 
     Raises:
         InputError: listing every path that does not exist in the config and
@@ -83,7 +87,7 @@ def load_search_space(path: Path, config: Mapping[str, Any]) -> list[Parameter]:
     return parse_parameters(document["parameters"], config, str(path))
 
 
-def parse_parameters(entries: Mapping[str, Any], config: Mapping[str, Any], source: str = "search space") -> list[Parameter]:
+def parse_parameters(entries: Mapping[str, Any], config: Mapping[str, Any] | None, source: str = "search space") -> list[Parameter]:
     """Build and check :class:`Parameter` objects from the ``parameters:`` mapping."""
     problems: list[str] = []
     parameters = []
@@ -97,11 +101,8 @@ def parse_parameters(entries: Mapping[str, Any], config: Mapping[str, Any], sour
         if not paths or not all(isinstance(p, str) for p in paths):
             problems.append(f"{where} needs 'paths': a list of dotted config paths such as trainer.epochs.")
             continue
-        for dotted in paths:
-            try:
-                config_lib.get_path(config, dotted)
-            except KeyError as err:
-                problems.append(f"{where}: path {err.args[0]} Fix the path or add the key to the config.")
+        if config is not None:
+            problems.extend(_missing_paths(where, paths, config))
         kind = entry.get("type")
         if kind not in TYPES:
             problems.append(f"{where}: type {kind!r} is not one of {', '.join(TYPES)}.")
@@ -122,6 +123,25 @@ def parse_parameters(entries: Mapping[str, Any], config: Mapping[str, Any], sour
     if problems:
         raise InputError(problems)
     return parameters
+
+
+def _missing_paths(where: str, paths: list[str], config: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for dotted in paths:
+        try:
+            config_lib.get_path(config, dotted)
+        except KeyError as err:
+            problems.append(f"{where}: path {err.args[0]} Ludwig's config has no such setting; fix the path.")
+    return problems
+
+
+def check_paths(parameters: list[Parameter], config: Mapping[str, Any], source: str = "search space") -> None:
+    """Raise :class:`InputError` naming every parameter path that ``config`` does not have."""
+    problems = []
+    for parameter in parameters:
+        problems.extend(_missing_paths(f"{source}: parameter '{parameter.name}'", list(parameter.paths), config))
+    if problems:
+        raise InputError(problems)
 
 
 def _check_range(where: str, kind: str, entry: Mapping[str, Any]) -> list[str]:
@@ -152,5 +172,5 @@ def apply(config: Mapping[str, Any], parameters: list[Parameter], values: Mappin
     updated = dict(config)
     for parameter in parameters:
         for dotted in parameter.paths:
-            updated = config_lib.set_path(updated, dotted, values[parameter.name])
+            updated = config_lib.set_path(updated, dotted, values[parameter.name], create_missing=True)
     return updated

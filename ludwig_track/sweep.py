@@ -317,7 +317,7 @@ def _finished_trials(study: Any) -> int:
 def prepare_sweep(settings: SweepSettings) -> tuple[experiment.PreparedExperiment, list[search_space.Parameter], int]:
     """Check inputs, search space and metric, and give the data a validation split; import Ludwig last."""
     prepared = experiment.prepare(settings.config, settings.dataset, settings.raw_data, settings.zip_limits)
-    parameters = search_space.load_search_space(settings.space, prepared.config)
+    parameters = search_space.load_search_space(settings.space)
     check_metric(settings.metric, prepared.config)
     if settings.direction not in ("maximize", "minimize"):
         raise InputError(f"--direction must be maximize or minimize; got {settings.direction!r}.")
@@ -325,12 +325,24 @@ def prepare_sweep(settings: SweepSettings) -> tuple[experiment.PreparedExperimen
         raise InputError(f"--n-trials must be at least 1; got {settings.n_trials}.")
     prepared.checked, carved = ensure_validation_split(prepared.checked, settings.validation_fraction, settings.random_seed)
     experiment.validate_with_ludwig(prepared)
+    search_space.check_paths(parameters, prepared.resolved_config, str(settings.space))
     return prepared, parameters, carved
 
 
-def run_worker(settings: SweepSettings, n_trials: int, worker_index: int = 0) -> None:
-    """Run up to ``n_trials`` trials of the shared study in this process."""
-    prepared, parameters, _ = prepare_sweep(settings)
+def run_worker(
+    settings: SweepSettings,
+    n_trials: int,
+    worker_index: int = 0,
+    prepared: experiment.PreparedExperiment | None = None,
+    parameters: list[search_space.Parameter] | None = None,
+) -> None:
+    """Run up to ``n_trials`` trials of the shared study in this process.
+
+    A worker process checks the inputs again itself; the coordinator passes
+    what it has already checked.
+    """
+    if prepared is None or parameters is None:
+        prepared, parameters, _ = prepare_sweep(settings)
     objective = TrialObjective(settings, prepared, parameters)
     work_dir = settings.output_dir / f"sweep-{settings.parent_run_id}" / f"worker-{worker_index}"
     try:
@@ -381,7 +393,7 @@ def _max_epochs(settings: SweepSettings) -> int:
 
     config = config_lib.load_config(settings.config)
     epochs = int(config.get("trainer", {}).get("epochs", 100))
-    space = search_space.load_search_space(settings.space, config)
+    space = search_space.load_search_space(settings.space)
     for parameter in space:
         if "trainer.epochs" in parameter.paths and parameter.high is not None:
             epochs = max(epochs, int(parameter.high))
@@ -461,7 +473,7 @@ def run_sweep(
 
     study = load_study(settings)
     if include_baseline and not study.trials:
-        _enqueue_baseline(study, prepared.config, parameters)
+        _enqueue_baseline(study, prepared.resolved_config, parameters)
     remaining = max(0, n_trials - _finished_trials(study))
     devices = list(gpus) if gpus else [None] * workers
     client = MlflowClient(uri)
@@ -473,7 +485,9 @@ def run_sweep(
     )  # fmt: skip
     status = "FAILED"
     try:
-        if remaining:
+        if remaining and devices == [None]:
+            run_worker(settings, remaining, 0, prepared, parameters)
+        elif remaining:
             _run_workers(settings, remaining, devices)
         study = load_study(settings)
         result = _summarize(client, settings, study)
@@ -491,8 +505,12 @@ def _enqueue_baseline(study: Any, config: Mapping[str, Any], parameters: list[se
 
     values = {}
     for parameter in parameters:
-        found = {repr(config_lib.get_path(config, dotted)) for dotted in parameter.paths}
-        value = config_lib.get_path(config, parameter.paths[0])
+        try:
+            found = {repr(config_lib.get_path(config, dotted)) for dotted in parameter.paths}
+            value = config_lib.get_path(config, parameter.paths[0])
+        except KeyError:
+            logger.info("No baseline trial: the config does not set %s", parameter.name)
+            return
         inside = value in parameter.choices if parameter.type == "categorical" else parameter.low <= value <= parameter.high  # type: ignore[operator]
         if len(found) > 1 or not inside:
             logger.info("No baseline trial: the config's %s %s is not one value inside the search space", parameter.name, sorted(found))
@@ -503,9 +521,6 @@ def _enqueue_baseline(study: Any, config: Mapping[str, Any], parameters: list[se
 
 
 def _run_workers(settings: SweepSettings, remaining: int, devices: list[int | None]) -> None:
-    if len(devices) == 1 and devices[0] is None:
-        run_worker(settings, remaining)
-        return
     quotas = [remaining // len(devices) + (1 if index < remaining % len(devices) else 0) for index in range(len(devices))]
     context = multiprocessing.get_context("spawn")
     processes = []

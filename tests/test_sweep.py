@@ -209,3 +209,23 @@ def test_two_workers_share_journal(tmp_path):
     children = child_runs(client, parent_id)
     assert sorted(int(run.data.params["trial.number"]) for run in children) == [0, 1, 2, 3]
     assert len({trial.user_attrs["mlflow_run_id"] for trial in study.trials}) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("path", "accepted"), [("trainer.learning_rate", True), ("trainer.learning_rat", False)])
+def test_space_paths_checked_against_ludwig_defaults(tmp_path, path, accepted):
+    small = write_small_input(tmp_path / "input", 5, 0, 1, classes=2)
+    space = write_space(tmp_path / "space.yaml", {"lr": {"paths": [path], "type": "float", "low": 0.0001, "high": 0.01, "log": True}})
+    settings = sweep.SweepSettings(
+        config=small.config, dataset=small.dataset, raw_data=small.raw_data, space=space, n_trials=1, study_name="s",
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}", metric=sweep.DEFAULT_METRIC, direction="maximize", sampler="tpe",
+        pruner="none", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_name="e", output_dir=tmp_path / "runs",
+        random_seed=0, validation_fraction=0.5,
+    )  # fmt: skip
+    if accepted:
+        _, parameters, _ = sweep.prepare_sweep(settings)
+        assert parameters[0].paths == (path,)
+    else:
+        with pytest.raises(InputError, match="key 'learning_rat' not found"):
+            sweep.prepare_sweep(settings)
+    assert not (tmp_path / "mlflow.db").exists()
