@@ -166,7 +166,9 @@ def first_epoch_seconds(tracking_uri: str) -> float | None:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1
+    )
     if not runs:
         return None
     history = client.get_metric_history(runs[0].info.run_id, "train_metrics.label.loss")
@@ -318,7 +320,14 @@ def _metric_logging(work: Path) -> list[Measurement]:
 
     client = MlflowClient(f"sqlite:///{work / 'metrics.db'}")
     experiment = client.create_experiment("metric-logging")
-    epochs, keys = 15, [f"{split}_metrics.label.{name}" for split in ("train", "validation", "test") for name in ("loss", "accuracy", "hits_at_k", "roc_auc")]
+    epochs, keys = (
+        15,
+        [
+            f"{split}_metrics.label.{name}"
+            for split in ("train", "validation", "test")
+            for name in ("loss", "accuracy", "hits_at_k", "roc_auc")
+        ],
+    )
     results = []
     run = client.create_run(experiment).info.run_id
     started = time.perf_counter()
@@ -373,7 +382,9 @@ def main() -> int:
     parser.add_argument("--skip-hyperopt", action="store_true", help="skip the sweep comparison")
     parser.add_argument("--skip-wins", action="store_true", help="skip the before/after measurements")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--redo", action="append", default=[], metavar="TITLE", help="measure this section again although --work-dir has its results")
+    parser.add_argument(
+        "--redo", action="append", default=[], metavar="TITLE", help="measure this section again although --work-dir has its results"
+    )
     args = parser.parse_args()
 
     work = args.work_dir

@@ -52,12 +52,28 @@ def _add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="Ludwig config (YAML)")
-    parser.add_argument("--dataset", required=True, type=Path, help="CSV with the columns image_path,label,split (split 0 = training, 1 = validation, 2 = test)")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        type=Path,
+        help="CSV with the columns image_path,label,split (split 0 = training, 1 = validation, 2 = test)",
+    )
     parser.add_argument("--raw-data", required=True, type=Path, help="zip of the images that the CSV's image_path column names")
-    parser.add_argument("--output-dir", type=Path, default=Path("ludwig_track_runs"), help="folder for Ludwig's output, one subfolder per run (default: %(default)s)")
-    parser.add_argument("--random-seed", type=_whole_number, default=42, help="seed for shuffling and weight initialisation (default: %(default)s)")
-    parser.add_argument("--max-zip-entries", type=int, default=1_000_000, help="reject zips with more entries than this (default: %(default)s)")
-    parser.add_argument("--max-zip-gib", type=float, default=20.0, help="reject zips that expand to more GiB than this (default: %(default)s)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path("ludwig_track_runs"),
+        help="folder for Ludwig's output, one subfolder per run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--random-seed", type=_whole_number, default=42, help="seed for shuffling and weight initialisation (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-zip-entries", type=int, default=1_000_000, help="reject zips with more entries than this (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-zip-gib", type=float, default=20.0, help="reject zips that expand to more GiB than this (default: %(default)s)"
+    )
 
 
 def _zip_limits(args: argparse.Namespace) -> object:
@@ -69,7 +85,12 @@ def _zip_limits(args: argparse.Namespace) -> object:
 def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     _add_input_arguments(parser)
     _add_tracking_arguments(parser)
-    parser.add_argument("--tag", "--config-tag", dest="tag", help="label of this configuration, e.g. 'Stacked CNN'; set as a run tag and used as the run name")
+    parser.add_argument(
+        "--tag",
+        "--config-tag",
+        dest="tag",
+        help="label of this configuration, e.g. 'Stacked CNN'; set as a run tag and used as the run name",
+    )
     parser.add_argument("--run-name", help="MLflow run name (default: the tag, else the config file name)")
     parser.add_argument("--no-model", action="store_true", help="do not log the trained model to MLflow")
 
@@ -84,7 +105,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     with inputs.BackgroundExtraction(prepared.checked, args.output_dir) as extraction:
         logger.info("Loading Ludwig while the images are extracted")
         experiment.validate_with_ludwig(prepared)
-        runner = experiment.ExperimentRunner(prepared, uri, args.output_dir, args.random_seed, log_model=not args.no_model, extraction=extraction)
+        runner = experiment.ExperimentRunner(
+            prepared, uri, args.output_dir, args.random_seed, log_model=not args.no_model, extraction=extraction
+        )
         result = runner.run(args.experiment_name, args.run_name or args.tag or args.config.stem, args.tag)
 
     print(f"run_id: {result.run_id}")
@@ -115,17 +138,34 @@ def _add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
     _add_input_arguments(parser)
     _add_tracking_arguments(parser)
-    parser.add_argument("--space", required=True, type=Path, help="search space YAML: named parameters, each with config paths and a distribution")
-    parser.add_argument("--n-trials", type=_whole_number, default=10, help="trials the study should have in total; a re-run adds only the missing ones (default: %(default)s)")
-    parser.add_argument("--timeout", type=float, default=0, help="stop starting new trials after this many seconds; 0 for no limit (default: %(default)s)")
+    parser.add_argument(
+        "--space", required=True, type=Path, help="search space YAML: named parameters, each with config paths and a distribution"
+    )
+    parser.add_argument(
+        "--n-trials",
+        type=_whole_number,
+        default=10,
+        help="trials the study should have in total; a re-run adds only the missing ones (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=0, help="stop starting new trials after this many seconds; 0 for no limit (default: %(default)s)"
+    )
     parser.add_argument("--study-name", help="Optuna study name (default: <config file stem>-sweep)")
-    parser.add_argument("--storage", help="Optuna storage: a database URL, or journal:///path/file.log (default: optuna.db beside a SQLite MLflow store)")
+    parser.add_argument(
+        "--storage", help="Optuna storage: a database URL, or journal:///path/file.log (default: optuna.db beside a SQLite MLflow store)"
+    )
     parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="tpe", help="Optuna sampler (default: %(default)s)")
-    parser.add_argument("--pruner", choices=PRUNER_NAMES, default="median", help="Optuna pruner; pruning steps are epochs (default: %(default)s)")
+    parser.add_argument(
+        "--pruner", choices=PRUNER_NAMES, default="median", help="Optuna pruner; pruning steps are epochs (default: %(default)s)"
+    )
     parser.add_argument("--metric", default=DEFAULT_METRIC, help="objective, as Ludwig names it (default: %(default)s)")
     parser.add_argument("--direction", choices=("maximize", "minimize"), help="default: minimize for losses and errors, else maximize")
-    parser.add_argument("--gpus", type=_gpu_list, default=[], help="comma-separated GPU indexes, one worker process each, or 'none' (default: none)")
-    parser.add_argument("--workers", type=_whole_number, default=1, help="CPU worker processes when --gpus is not given (default: %(default)s)")
+    parser.add_argument(
+        "--gpus", type=_gpu_list, default=[], help="comma-separated GPU indexes, one worker process each, or 'none' (default: none)"
+    )
+    parser.add_argument(
+        "--workers", type=_whole_number, default=1, help="CPU worker processes when --gpus is not given (default: %(default)s)"
+    )
     parser.add_argument(
         "--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION,
         help="share of training rows moved to a stratified validation split when the CSV has none (default: %(default)s)",
@@ -185,7 +225,9 @@ def _add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to compare; the first is the baseline of every delta")
     parser.add_argument("--experiment-name", help="compare the finished runs of this experiment instead, oldest first")
     parser.add_argument("--tag", action="append", dest="tags", help="with --experiment-name, only runs with this config tag (repeatable)")
-    parser.add_argument("--max-runs", type=int, default=10, help="with --experiment-name, compare at most this many runs (default: %(default)s)")
+    parser.add_argument(
+        "--max-runs", type=int, default=10, help="with --experiment-name, compare at most this many runs (default: %(default)s)"
+    )
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     parser.add_argument("-o", "--output", type=Path, default=Path("comparison.html"), help="HTML file to write (default: %(default)s)")
 
@@ -258,7 +300,9 @@ def _configure_logging(args: argparse.Namespace) -> None:
     # A root handler on stderr, installed before Ludwig is imported, also makes the
     # logging.basicConfig(stream=sys.stdout) call in ludwig/__init__.py a no-op, so no log
     # line of Ludwig's lands on stdout among the results.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     logging.getLogger("ludwig_track").setLevel(level)
     # bitsandbytes, imported by Ludwig, warns about GPU kernels it cannot fetch even on CPU-only runs.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

@@ -31,7 +31,9 @@ def select_runs(client: Any, experiment_name: str, config_tags: Sequence[str] | 
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         raise InputError(f"MLflow experiment '{experiment_name}' not found. List experiments with `mlflow experiments search`.")
-    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'", order_by=["attributes.start_time ASC"], max_results=1000)
+    runs = client.search_runs(
+        [experiment.experiment_id], "attributes.status = 'FINISHED'", order_by=["attributes.start_time ASC"], max_results=1000
+    )
     tag_key = tracking.TAG_PREFIX + "config_tag"
     if config_tags:
         runs = [run for run in runs if run.data.tags.get(tag_key) in set(config_tags)]
@@ -70,7 +72,10 @@ def metrics_table(views: Sequence[RunView]) -> list[dict[str, Any]]:
 
 
 def per_class_table(views: Sequence[RunView]) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Return per-class correct counts, F1 and entropy of each run with changes against the first run, and the answers to the summary questions."""
+    """Return each run's per-class correct counts, F1 and entropy with their changes against the first run.
+
+    Also returns the answers to the summary questions of the comparison page.
+    """
     evaluated = [view for view in views if view.evaluation is not None]
     if len(evaluated) < 2:
         return [], {}
@@ -107,7 +112,9 @@ def _answers(views: Sequence[RunView], rows: list[dict[str, Any]]) -> dict[str, 
     last = len(views) - 1
     increased = [row["label"] for row in rows if row["cells"][last] and (row["cells"][last]["correct_delta"] or 0) > 0]
     decreased = [row["label"] for row in rows if row["cells"][last] and (row["cells"][last]["correct_delta"] or 0) < 0]
-    entropy_deltas = [row["cells"][last]["entropy_delta"] for row in rows if row["cells"][last] and row["cells"][last]["entropy_delta"] is not None]
+    entropy_deltas = [
+        row["cells"][last]["entropy_delta"] for row in rows if row["cells"][last] and row["cells"][last]["entropy_delta"] is not None
+    ]
     fell = sum(delta < 0 for delta in entropy_deltas)
     first, final = views[0], views[last]
 
@@ -121,7 +128,8 @@ def _answers(views: Sequence[RunView], rows: list[dict[str, Any]]) -> dict[str, 
     return {
         "Correct predictions increased for": ", ".join(increased) or "no label",
         "Correct predictions decreased for": ", ".join(decreased) or "no label",
-        "Entropy fell for": f"{fell} of {len(entropy_deltas)} labels" + (" (every label)" if entropy_deltas and fell == len(entropy_deltas) else ""),
+        "Entropy fell for": f"{fell} of {len(entropy_deltas)} labels"
+        + (" (every label)" if entropy_deltas and fell == len(entropy_deltas) else ""),
         "Test loss": change(f"{feature}.loss"),
         "Test accuracy": change(f"{feature}.accuracy"),
     }

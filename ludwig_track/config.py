@@ -69,7 +69,9 @@ def load_config(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise InputError(f"{path}: invalid YAML: {err}") from err
     if not isinstance(config, dict):
-        raise InputError(f"{path}: a Ludwig config must be a YAML mapping with input_features and output_features; found {type(config).__name__}.")
+        raise InputError(
+            f"{path}: a Ludwig config must be a YAML mapping with input_features and output_features; found {type(config).__name__}."
+        )
     return config
 
 
@@ -111,8 +113,7 @@ def check_config(config: Mapping[str, Any], path: Path | str, columns: Iterable[
                 close = difflib.get_close_matches(str(column), sorted(known_columns), n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ""
                 problems.append(
-                    f"{where} reads column '{column}', which the dataset does not have "
-                    f"(columns: {', '.join(sorted(known_columns))}).{hint}"
+                    f"{where} reads column '{column}', which the dataset does not have (columns: {', '.join(sorted(known_columns))}).{hint}"
                 )
     return problems
 

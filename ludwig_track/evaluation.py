@@ -44,9 +44,7 @@ def row_entropy(row: np.ndarray) -> float:
     return float(entropy(row)) if np.count_nonzero(row) else 0.0
 
 
-def evaluate_predictions(
-    predictions: pd.DataFrame, feature: str, training_counts: Mapping[str, int] | None = None
-) -> ClassEvaluation:
+def evaluate_predictions(predictions: pd.DataFrame, feature: str, training_counts: Mapping[str, int] | None = None) -> ClassEvaluation:
     """Compute the confusion matrix and per-class statistics from true and predicted labels.
 
     ``predictions`` contains the true label in column ``feature`` and the predicted

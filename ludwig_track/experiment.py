@@ -188,9 +188,15 @@ class ExperimentRunner:
         self.preprocessed = preprocessed
         self.client = MlflowClient(tracking_uri)
         self.epochs_logged = 0
+        self.run_id: str | None = None
 
     def create_run(
-        self, experiment_name: str, run_name: str, config_tag: str | None, parent_run_id: str | None = None, extra_tags: Mapping[str, str] | None = None
+        self,
+        experiment_name: str,
+        run_name: str,
+        config_tag: str | None,
+        parent_run_id: str | None = None,
+        extra_tags: Mapping[str, str] | None = None,
     ) -> tuple[str, str]:
         """Return ``(experiment_id, run_id)``: the run that ``mlflow run`` handed over, or a new one."""
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -233,6 +239,7 @@ class ExperimentRunner:
 
         raise_if_stop_requested()
         experiment_id, run_id = self.create_run(experiment_name, run_name, config_tag, parent_run_id, extra_tags)
+        self.run_id = run_id
         run_dir = self.output_dir / run_id
         logger.info("MLflow run %s in experiment %s at %s", run_id, experiment_id, self.tracking_uri)
         status = "FAILED"
@@ -286,7 +293,12 @@ class ExperimentRunner:
         callback = MlflowMetricsCallback(buffer, self.epoch_hook, self.progress_metric)
         model = LudwigModel(prepared.config, logging_level=logging.WARNING, callbacks=[callback])
         logger.info("Training on %s", ", ".join(f"{count} {name}" for name, count in prepared.checked.split_sizes.items()))
-        trained = model.train(**self._training_data(dataset), output_directory=str(run_dir / "ludwig"), skip_save_processed_input=True, random_seed=self.random_seed)
+        trained = model.train(
+            **self._training_data(dataset),
+            output_directory=str(run_dir / "ludwig"),
+            skip_save_processed_input=True,
+            random_seed=self.random_seed,
+        )
         self.epochs_logged = callback.epochs_logged
         buffer.close()
 
@@ -365,10 +377,14 @@ class ExperimentRunner:
             # MLflow 3 registers two equivalent sources for local paths and warns about the choice.
             # It also warns that the integer split column cannot contain missing values, and it never does here.
             warnings.simplefilter("ignore", UserWarning)
-            source = mlflow.data.from_pandas(checked.dataset, source=str(checked.csv_path.resolve()), name=checked.csv_path.name, targets=inputs.LABEL_COLUMN)
+            source = mlflow.data.from_pandas(
+                checked.dataset, source=str(checked.csv_path.resolve()), name=checked.csv_path.name, targets=inputs.LABEL_COLUMN
+            )
             mlflow.log_input(source, context="training")
 
-    def _log_evaluation(self, run_id: str, stats: dict[str, Any], predictions: pd.DataFrame, test_rows: pd.DataFrame, run_dir: Path) -> None:
+    def _log_evaluation(
+        self, run_id: str, stats: dict[str, Any], predictions: pd.DataFrame, test_rows: pd.DataFrame, run_dir: Path
+    ) -> None:
         staging = run_dir / "evaluation"
         staging.mkdir(parents=True, exist_ok=True)
         table = predictions_table(test_rows, predictions)

@@ -158,7 +158,9 @@ def _check_cells(frame: pd.DataFrame, path: Path, problems: list[str], warnings:
         blank = frame[column].str.strip() == ""
         if blank.any():
             rows = _row_numbers(blank)
-            problems.append(f"{path}: column '{column}' is empty in {int(blank.sum())} rows (CSV lines {rows}). Fill them in or delete those rows.")
+            problems.append(
+                f"{path}: column '{column}' is empty in {int(blank.sum())} rows (CSV lines {rows}). Fill them in or delete those rows."
+            )
 
     stripped = frame[LABEL_COLUMN].str.strip()
     padded = stripped != frame[LABEL_COLUMN]
@@ -191,8 +193,7 @@ def _check_cells(frame: pd.DataFrame, path: Path, problems: list[str], warnings:
         unseen = sorted(set(frame.loc[frame[SPLIT_COLUMN] == code, LABEL_COLUMN]) - training_labels)
         if unseen:
             warnings.append(
-                f"{path}: classes {unseen} appear in the {SPLIT_NAMES[code]} split but never in training, "
-                "so the model cannot predict them."
+                f"{path}: classes {unseen} appear in the {SPLIT_NAMES[code]} split but never in training, so the model cannot predict them."
             )
 
 
@@ -231,11 +232,16 @@ def list_zip(path: Path, limits: ZipLimits, problems: list[str], warnings: list[
         return None
 
     if len(infos) > limits.max_entries:
-        problems.append(f"{path}: {len(infos)} entries exceed the limit of {limits.max_entries}. Raise the entry limit if the archive is trusted.")
+        problems.append(
+            f"{path}: {len(infos)} entries exceed the limit of {limits.max_entries}. Raise the entry limit (--max-zip-entries) if the archive is trusted."
+        )
         return None
     total = sum(info.file_size for info in infos)
     if total > limits.max_total_bytes:
-        problems.append(f"{path}: expands to {total / 1024**3:.1f} GiB, over the limit of {limits.max_total_bytes / 1024**3:.1f} GiB. Raise the size limit if the archive is trusted.")
+        problems.append(
+            f"{path}: expands to {total / 1024**3:.1f} GiB, over the limit of {limits.max_total_bytes / 1024**3:.1f} GiB. "
+            "Raise the size limit (--max-zip-gib) if the archive is trusted."
+        )
         return None
 
     members: dict[str, zipfile.ZipInfo] = {}
@@ -252,7 +258,10 @@ def list_zip(path: Path, limits: ZipLimits, problems: list[str], warnings: list[
             unsafe.append(name)
             continue
         if info.file_size > 1024**2 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            problems.append(f"{path}: entry '{name}' expands {info.file_size / max(info.compress_size, 1):.0f} times, over the ratio limit of {limits.max_ratio:.0f}; refusing a possible zip bomb.")
+            problems.append(
+                f"{path}: entry '{name}' expands {info.file_size / max(info.compress_size, 1):.0f} times, "
+                f"over the ratio limit of {limits.max_ratio:.0f}; rejected as a possible zip bomb."
+            )
             continue
         members[name] = info
     if unsafe:
@@ -311,7 +320,9 @@ def match_images(
         top = tops.pop()
         prefixed = {path: f"{top}/{path}" for path in wanted if f"{top}/{path}" in names}
         if len(prefixed) > len(direct):
-            warnings.append(f"{zip_path}: every image sits under the top folder '{top}/', which the CSV paths omit; reading them from there.")
+            warnings.append(
+                f"{zip_path}: every image sits under the top folder '{top}/', which the CSV paths omit; reading them from there."
+            )
             return _report_missing(wanted, prefixed, names, zip_path, csv_path, problems)
     stripped: dict[str, str] = {}
     for path in wanted:
@@ -324,7 +335,9 @@ def match_images(
     return _report_missing(wanted, direct, names, zip_path, csv_path, problems)
 
 
-def _report_missing(wanted: Any, found: dict[str, str], names: set[str], zip_path: Path, csv_path: Path, problems: list[str]) -> dict[str, str]:
+def _report_missing(
+    wanted: Any, found: dict[str, str], names: set[str], zip_path: Path, csv_path: Path, problems: list[str]
+) -> dict[str, str]:
     missing = [path for path in wanted if path not in found]
     if missing:
         lines = []
@@ -386,7 +399,9 @@ def check_images(zip_path: Path, members: dict[str, str], problems: list[str]) -
     if len(modes) > 1 or len(sizes) > 1:
         logger.warning(
             "%s: images differ in mode %s or size %s; Ludwig converts them to the first image's channels and size",
-            zip_path, dict(modes), summary["sizes"],
+            zip_path,
+            dict(modes),
+            summary["sizes"],
         )
     return summary
 

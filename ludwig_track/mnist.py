@@ -97,9 +97,7 @@ def _png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _rows(
-    images: np.ndarray, labels: np.ndarray, indices: np.ndarray, folder: str, split: int
-) -> Iterator[tuple[str, int, int, bytes]]:
+def _rows(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, folder: str, split: int) -> Iterator[tuple[str, int, int, bytes]]:
     for index in indices:
         label = int(labels[index])
         yield f"{folder}/{label}/{index}.png", label, split, _png_bytes(images[index])
@@ -126,7 +124,9 @@ def build_dataset(
         idx_dir = download_idx(output_dir / "idx")
     missing = [name for name in IDX_FILES.values() if not (idx_dir / name).is_file()]
     if missing:
-        raise InputError(f"{idx_dir}: missing MNIST files {missing}. Pass the folder that contains them, or omit --idx-dir to download them.")
+        raise InputError(
+            f"{idx_dir}: missing MNIST files {missing}. Pass the folder that contains them, or omit --idx-dir to download them."
+        )
 
     arrays = {key: read_idx(idx_dir / name) for key, name in IDX_FILES.items()}
     train_idx = _stratified_indices(arrays["train_labels"], train_per_class, seed)

@@ -100,7 +100,9 @@ def load_run(client: Any, run_id: str, tracking_uri: str) -> RunView:
                 curves[name][split] = sorted((point.step, point.value) for point in history)
 
     with tempfile.TemporaryDirectory() as folder:
-        predictions = _read_artifact(client, run_id, PREDICTIONS_ARTIFACT, folder, lambda path: pd.read_csv(path, dtype=str, keep_default_na=False))
+        predictions = _read_artifact(
+            client, run_id, PREDICTIONS_ARTIFACT, folder, lambda path: pd.read_csv(path, dtype=str, keep_default_na=False)
+        )
         summary = _read_artifact(client, run_id, SUMMARY_ARTIFACT, folder, lambda path: json.loads(Path(path).read_text())) or {}
         config_yaml = _read_artifact(client, run_id, CONFIG_ARTIFACT, folder, lambda path: Path(path).read_text()) or ""
 
@@ -172,13 +174,19 @@ def render_report(view: RunView, drawn: dict[str, bytes]) -> str:
     """Render the self-contained HTML report of one run, images embedded."""
     overall = {
         name: view.metrics.get(f"test.{key}")
-        for name, key in (("accuracy", f"{view.feature}.accuracy"), ("loss", f"{view.feature}.loss"), ("hits_at_k", f"{view.feature}.hits_at_k"))
+        for name, key in (
+            ("accuracy", f"{view.feature}.accuracy"),
+            ("loss", f"{view.feature}.loss"),
+            ("hits_at_k", f"{view.feature}.hits_at_k"),
+        )
     }
     summary = view.dataset_summary
     class_counts = summary.get("class_counts", {})
     all_labels = sorted({label for counts in class_counts.values() for label in counts}, key=lambda label: (len(label), label))
     missing = {split: [label for label in all_labels if label not in counts] for split, counts in class_counts.items()}
-    versions = {key: value for key, value in sorted(view.tags.items()) if key.endswith("_version") or key == tracking.TAG_PREFIX + "version"}
+    versions = {
+        key: value for key, value in sorted(view.tags.items()) if key.endswith("_version") or key == tracking.TAG_PREFIX + "version"
+    }
     return render_template(
         "report.html",
         view=view,

@@ -46,8 +46,6 @@ def _samplers() -> dict[str, Any]:
     }
 
 
-
-
 def make_sampler(name: str, seed: int) -> Any:
     """Return the Optuna sampler called ``name``, seeded."""
     samplers = _samplers()
@@ -147,7 +145,9 @@ def ensure_validation_split(checked: inputs.CheckedInput, fraction: float, seed:
     _, validation = train_test_split(training, test_size=fraction, random_state=seed, stratify=stratify)
     carved = dataset.copy()
     carved.loc[validation, inputs.SPLIT_COLUMN] = 1
-    logger.info("No validation rows: moved %d training rows (%.0f%%, stratified, seed %d) to validation", len(validation), fraction * 100, seed)
+    logger.info(
+        "No validation rows: moved %d training rows (%.0f%%, stratified, seed %d) to validation", len(validation), fraction * 100, seed
+    )
     return dataclasses.replace(checked, dataset=carved), len(validation)
 
 
@@ -249,10 +249,10 @@ class TrialObjective:
         except MetricNotFoundError as err:
             self.metric_error = err
             trial.study.stop()
-            self._tag_state(trial, "FAIL")
+            self._tag_failure(trial, runner)
             raise
         except Exception:
-            self._tag_state(trial, "FAIL")
+            self._tag_failure(trial, runner)
             raise
         finally:
             _free_accelerator_memory()
@@ -282,19 +282,11 @@ class TrialObjective:
         best = max(finished) if self.settings.direction == "maximize" else min(finished)
         return value > best if self.settings.direction == "maximize" else value < best
 
-    def _tag_state(self, trial: Any, state: str) -> None:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(self.settings.tracking_uri)
-        runs = client.search_runs(
-            [tracking.get_or_create_experiment(client, self.settings.experiment_name)],
-            f"tags.`{STUDY_TAG}` = '{self.settings.study_name}' and tags.`{TRIAL_TAG}` = '{trial.number}'",
-            max_results=1,
-            order_by=["attributes.start_time DESC"],
-        )
-        if runs:
-            client.set_tag(runs[0].info.run_id, STATE_TAG, state)
-            trial.set_user_attr(RUN_ID_ATTR, runs[0].info.run_id)
+    @staticmethod
+    def _tag_failure(trial: Any, runner: experiment.ExperimentRunner) -> None:
+        if runner.run_id is not None:
+            runner.client.set_tag(runner.run_id, STATE_TAG, "FAIL")
+            trial.set_user_attr(RUN_ID_ATTR, runner.run_id)
 
 
 def _free_accelerator_memory() -> None:
@@ -540,7 +532,9 @@ def _run_workers(settings: SweepSettings, remaining: int, devices: list[int | No
                     os.environ.pop("CUDA_VISIBLE_DEVICES", None)
                 else:
                     os.environ["CUDA_VISIBLE_DEVICES"] = previous
-        logger.info("Started worker %d (pid %d, %s) for %d trials", index, process.pid, f"GPU {device}" if device is not None else "CPU", quota)
+        logger.info(
+            "Started worker %d (pid %d, %s) for %d trials", index, process.pid, f"GPU {device}" if device is not None else "CPU", quota
+        )
         processes.append(process)
     try:
         for process in processes:
@@ -557,14 +551,18 @@ def _run_workers(settings: SweepSettings, remaining: int, devices: list[int | No
 
 
 def _worker_entry(settings: SweepSettings, n_trials: int, worker_index: int) -> None:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s worker-{worker_index} %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s %(levelname)s worker-{worker_index} %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
     interrupts.install_sigterm_handler()
     run_worker(settings, n_trials, worker_index)
 
 
-def _start_parent_run(client: Any, settings: SweepSettings, parameters: list[search_space.Parameter], carved: int, devices: list[int | None]) -> str:
+def _start_parent_run(
+    client: Any, settings: SweepSettings, parameters: list[search_space.Parameter], carved: int, devices: list[int | None]
+) -> str:
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
     tags = {
@@ -575,7 +573,9 @@ def _start_parent_run(client: Any, settings: SweepSettings, parameters: list[sea
     run_id = tracking.handed_over_run_id(client)
     if run_id is None:
         experiment_id = tracking.get_or_create_experiment(client, settings.experiment_name)
-        run_id = client.create_run(experiment_id, tags={**tags, MLFLOW_RUN_NAME: settings.study_name}, run_name=settings.study_name).info.run_id
+        run_id = client.create_run(
+            experiment_id, tags={**tags, MLFLOW_RUN_NAME: settings.study_name}, run_name=settings.study_name
+        ).info.run_id
     else:
         # Children must live in the parent's experiment for the MLflow UI to nest them.
         settings.experiment_name = client.get_experiment(client.get_run(run_id).info.experiment_id).name
@@ -623,7 +623,9 @@ def _summarize(client: Any, settings: SweepSettings, study: Any) -> SweepResult:
     best_run_id = best.user_attrs.get(RUN_ID_ATTR)
     client.log_metric(run_id, "best_value", best.value)
     tracking.log_params(client, run_id, {f"best.{name}": value for name, value in best.params.items()})
-    tracking.log_tags(client, run_id, {tracking.TAG_PREFIX + "best_run_id": best_run_id or "", tracking.TAG_PREFIX + "best_trial": best.number})
+    tracking.log_tags(
+        client, run_id, {tracking.TAG_PREFIX + "best_run_id": best_run_id or "", tracking.TAG_PREFIX + "best_trial": best.number}
+    )
     logger.info("Best trial %d: %s = %.4f with %s (run %s)", best.number, settings.metric, best.value, best.params, best_run_id)
     return SweepResult(study, run_id, best_run_id, best.value, dict(best.params))
 

@@ -127,7 +127,7 @@ def fit_param(key: str, value: Any) -> tuple[str, str]:
         text = text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
     if len(key) > MAX_ENTITY_KEY_LENGTH:
         digest = hashlib.sha1(key.encode()).hexdigest()[:8]
-        key = f"{digest}~{key[-(MAX_ENTITY_KEY_LENGTH - 9):]}"
+        key = f"{digest}~{key[-(MAX_ENTITY_KEY_LENGTH - 9) :]}"
     return key, text
 
 

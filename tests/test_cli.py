@@ -17,7 +17,9 @@ from ludwig_track.errors import InputError
 
 def run_cli(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-    return subprocess.run([sys.executable, "-m", "ludwig_track", *arguments], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ludwig_track", *arguments], capture_output=True, text=True, env=environment, cwd=cwd, timeout=300
+    )
 
 
 def test_help_does_not_import_ludwig():
@@ -55,7 +57,9 @@ def test_bad_input_exits_2_without_run(small_input, tmp_path):
 
 
 def test_missing_files_listed_together(tmp_path, capsys):
-    code = main(["experiment", "--config", str(tmp_path / "c.yaml"), "--dataset", str(tmp_path / "d.csv"), "--raw-data", str(tmp_path / "z.zip")])
+    code = main(
+        ["experiment", "--config", str(tmp_path / "c.yaml"), "--dataset", str(tmp_path / "d.csv"), "--raw-data", str(tmp_path / "z.zip")]
+    )
     assert code == 2
     error = capsys.readouterr().err
     assert "c.yaml: config file not found" in error
@@ -75,7 +79,12 @@ def test_build_mnist_from_idx(tmp_path, capsys):
         labels = np.arange(count, dtype=np.uint8) % 10
         (idx / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(struct.pack(">IIII", 0x0803, count, 28, 28) + images.tobytes()))
         (idx / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x0801, count) + labels.tobytes()))
-    assert main(["build-mnist", "--idx-dir", str(idx), "--output-dir", str(tmp_path / "out"), "--train-per-class", "3", "--test-per-class", "1"]) == 0
+    assert (
+        main(
+            ["build-mnist", "--idx-dir", str(idx), "--output-dir", str(tmp_path / "out"), "--train-per-class", "3", "--test-per-class", "1"]
+        )
+        == 0
+    )
     assert "rows: 30 training, 10 test" in capsys.readouterr().out
     lines = (tmp_path / "out" / "mnist_dataset.csv").read_text().splitlines()
     assert lines[0] == "image_path,label,split"
@@ -107,7 +116,9 @@ def test_mnist_download_from_mirror(tmp_path):
     for prefix, count in (("train", 20), ("t10k", 10)):
         images = np.zeros((count, 28, 28), dtype=np.uint8)
         labels = np.arange(count, dtype=np.uint8) % 10
-        (served / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(struct.pack(">IIII", 0x0803, count, 28, 28) + images.tobytes()))
+        (served / f"{prefix}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(struct.pack(">IIII", 0x0803, count, 28, 28) + images.tobytes())
+        )
         (served / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 0x0801, count) + labels.tobytes()))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -9,7 +9,11 @@ from ludwig_track.errors import InputError
 
 CONFIG = {
     "input_features": [
-        {"name": "image_path", "type": "image", "encoder": {"type": "stacked_cnn", "conv_layers": [{"num_filters": 32}, {"num_filters": 64, "dropout": 0.4}]}}
+        {
+            "name": "image_path",
+            "type": "image",
+            "encoder": {"type": "stacked_cnn", "conv_layers": [{"num_filters": 32}, {"num_filters": 64, "dropout": 0.4}]},
+        }
     ],
     "output_features": [{"name": "label", "type": "category"}],
     "preprocessing": {"split": {"type": "fixed", "column": "split"}},

@@ -31,11 +31,27 @@ def _break_config(path, change):  # type: ignore[no-untyped-def]
 
 
 BAD_INPUTS = [
-    ("top-level split", lambda inp: _break_config(inp.config, lambda c: c.update(split=c.pop("preprocessing")["split"])), "move it under 'preprocessing:'"),
+    (
+        "top-level split",
+        lambda inp: _break_config(inp.config, lambda c: c.update(split=c.pop("preprocessing")["split"])),
+        "move it under 'preprocessing:'",
+    ),
     ("yaml syntax", lambda inp: inp.config.write_text("input_features: [\n"), "invalid YAML at line 2, column 1"),
-    ("feature column", lambda inp: _break_config(inp.config, lambda c: c["input_features"][0].update(name="image")), "reads column 'image'"),
-    ("csv column", lambda inp: inp.dataset.write_text(inp.dataset.read_text().replace("split", "fold", 1)), "required column 'split' is missing"),
-    ("split value", lambda inp: inp.dataset.write_text(inp.dataset.read_text().replace(",2\n", ",holdout\n")), "unexpected values 'holdout'"),
+    (
+        "feature column",
+        lambda inp: _break_config(inp.config, lambda c: c["input_features"][0].update(name="image")),
+        "reads column 'image'",
+    ),
+    (
+        "csv column",
+        lambda inp: inp.dataset.write_text(inp.dataset.read_text().replace("split", "fold", 1)),
+        "required column 'split' is missing",
+    ),
+    (
+        "split value",
+        lambda inp: inp.dataset.write_text(inp.dataset.read_text().replace(",2\n", ",holdout\n")),
+        "unexpected values 'holdout'",
+    ),
     ("not a zip", lambda inp: inp.raw_data.write_bytes(b"plain text"), "not a zip archive"),
     ("missing image", lambda inp: _drop_first_image(inp.raw_data), "image paths are not in images.zip"),
 ]
@@ -116,7 +132,9 @@ def test_ludwig_error_ends_run_failed(small_input, tmp_path, monkeypatch):
     monkeypatch.setattr(LudwigModel, "train", broken_train)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.raises(RuntimeError, match="device-side assert"):
-        experiment.run_experiment(small_input.config, small_input.dataset, small_input.raw_data, tracking_uri=uri, output_dir=tmp_path / "runs")
+        experiment.run_experiment(
+            small_input.config, small_input.dataset, small_input.raw_data, tracking_uri=uri, output_dir=tmp_path / "runs"
+        )
     (run,) = all_runs(uri)
     assert run.info.status == "FAILED"
     assert run.data.tags["ludwig_track.error"] == "RuntimeError: CUDA error: device-side assert triggered"

@@ -39,7 +39,9 @@ def default_rows() -> list[tuple[str, str, str]]:
     ]
 
 
-def write_csv(path: Path, rows: list[tuple[str, ...]], header: str = "image_path,label,split", encoding: str = "utf-8", delimiter: str = ",") -> Path:
+def write_csv(
+    path: Path, rows: list[tuple[str, ...]], header: str = "image_path,label,split", encoding: str = "utf-8", delimiter: str = ","
+) -> Path:
     lines = [header.replace(",", delimiter)] + [delimiter.join(row) for row in rows]
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path
@@ -129,7 +131,12 @@ def _rows_with(**changes: tuple[str, str, str]) -> list:
 
 BAD_CSV_CASES = [
     ("missing column", {"header": "image_path,labels,split"}, None, r"required column 'label' is missing .*Rename 'labels' to 'label'"),
-    ("bad split values", {}, _rows_with(row0=("training/0/0.png", "0", "x"), row1=("training/0/1.png", "0", "3")), r"unexpected values 'x' \(1 rows\), '3' \(1 rows\)"),
+    (
+        "bad split values",
+        {},
+        _rows_with(row0=("training/0/0.png", "0", "x"), row1=("training/0/1.png", "0", "3")),
+        r"unexpected values 'x' \(1 rows\), '3' \(1 rows\)",
+    ),
     ("no training rows", {}, [(path, label, "2") for path, label, _ in default_rows()], r"no training rows"),
     ("empty label", {}, _rows_with(row0=("training/0/0.png", "", "0")), r"column 'label' is empty in 1 rows \(CSV lines 2\)"),
 ]
@@ -191,7 +198,9 @@ def test_zip_limits_enforced(tmp_path):
     with pytest.raises(InputError, match="10 entries exceed the limit of 5"):
         inputs.preflight(CONFIG, tmp_path / "c.yaml", tmp_path / "dataset.csv", tmp_path / "images.zip", inputs.ZipLimits(max_entries=5))
     with pytest.raises(InputError, match="over the limit"):
-        inputs.preflight(CONFIG, tmp_path / "c.yaml", tmp_path / "dataset.csv", tmp_path / "images.zip", inputs.ZipLimits(max_total_bytes=100))
+        inputs.preflight(
+            CONFIG, tmp_path / "c.yaml", tmp_path / "dataset.csv", tmp_path / "images.zip", inputs.ZipLimits(max_total_bytes=100)
+        )
 
 
 def test_zip_bomb_ratio_rejected(tmp_path):
@@ -252,7 +261,10 @@ def test_missing_images_listed_with_nearest(tmp_path):
     rows = default_rows() + [("training/0/seventeen.png", "0", "0")]
     entries = {row[0]: png() for row in default_rows()}
     entries["training/0/seventen.png"] = png()
-    with pytest.raises(InputError, match=r"1 image paths are not in images.zip: 'training/0/seventeen.png' \(nearest in the zip: 'training/0/seventen.png'\)"):
+    with pytest.raises(
+        InputError,
+        match=r"1 image paths are not in images.zip: 'training/0/seventeen.png' \(nearest in the zip: 'training/0/seventen.png'\)",
+    ):
         run_preflight(tmp_path, rows=rows, entries=entries)
 
 

@@ -157,7 +157,10 @@ def clean_environment() -> dict[str, str]:
 @pytest.mark.slow
 def test_killed_sweep_resumes_remaining(tmp_path):
     small = write_small_input(tmp_path / "input", 10, 0, 2, epochs=1)
-    space = write_space(tmp_path / "space.yaml", {"dropout": {"paths": ["input_features.image_path.encoder.fc_layers.0.dropout"], "type": "float", "low": 0.1, "high": 0.5}})
+    space = write_space(
+        tmp_path / "space.yaml",
+        {"dropout": {"paths": ["input_features.image_path.encoder.fc_layers.0.dropout"], "type": "float", "low": 0.1, "high": 0.5}},
+    )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     command = sweep_command(small, space, uri, storage, 4, "--output-dir", str(tmp_path / "runs"))
@@ -194,7 +197,10 @@ def test_killed_sweep_resumes_remaining(tmp_path):
 @pytest.mark.slow
 def test_two_workers_share_journal(tmp_path):
     small = write_small_input(tmp_path / "input", 10, 0, 2, epochs=1)
-    space = write_space(tmp_path / "space.yaml", {"dropout": {"paths": ["input_features.image_path.encoder.fc_layers.0.dropout"], "type": "float", "low": 0.1, "high": 0.5}})
+    space = write_space(
+        tmp_path / "space.yaml",
+        {"dropout": {"paths": ["input_features.image_path.encoder.fc_layers.0.dropout"], "type": "float", "low": 0.1, "high": 0.5}},
+    )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     storage = f"journal://{tmp_path / 'journal.log'}"
     command = sweep_command(small, space, uri, storage, 4, "--workers", "2", "--output-dir", str(tmp_path / "runs"))
