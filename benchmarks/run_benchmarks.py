@@ -307,6 +307,27 @@ def measure_wins(csv_path: Path, zip_path: Path, work: Path, trials: int) -> lis
         results.append(measurement)
 
     results.extend(_metric_logging(work))
+    results.extend(_model_uploads(work, work.parent / "overhead_sample" / "tracked"))
+    return results
+
+
+def _model_uploads(work: Path, runs_dir: Path, epochs: int = 5) -> list[Measurement]:
+    """Upload a trained model folder after every epoch (as Ludwig's MLflow callback does) against once."""
+    from mlflow import MlflowClient
+
+    model_dirs = sorted(runs_dir.glob("*/ludwig/*/model"))
+    if not model_dirs:
+        return []
+    size_mb = sum(path.stat().st_size for path in model_dirs[0].rglob("*") if path.is_file()) / 1024**2
+    client = MlflowClient(f"sqlite:///{work / 'uploads.db'}")
+    experiment = client.create_experiment("uploads", artifact_location=(work / "upload_artifacts").as_uri())
+    results = []
+    for count, label in ((epochs, f"after each of {epochs} epochs"), (1, "once, after training")):
+        run = client.create_run(experiment).info.run_id
+        started = time.perf_counter()
+        for epoch in range(count):
+            client.log_artifacts(run, str(model_dirs[0]), f"model/epoch_{epoch}")
+        results.append(Measurement(f"model upload ({size_mb:.1f} MB) {label}", time.perf_counter() - started, 0))
     return results
 
 
