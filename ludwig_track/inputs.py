@@ -470,6 +470,10 @@ class BackgroundExtraction:
 
     def result(self) -> pd.DataFrame:
         targets = self._job.get()
+        # The pool's helper threads poll while it lives, so end it before training starts.
+        self._pool.close()
+        self._pool.join()
+        self._pool = None
         dataset = self._checked.dataset.copy()
         dataset[IMAGE_COLUMN] = dataset[IMAGE_COLUMN].map(targets)
         return dataset
