@@ -304,10 +304,40 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
     logging.getLogger("ludwig_track").setLevel(level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropLudwigServingNoise())
     # bitsandbytes, imported by Ludwig, warns about GPU kernels it cannot fetch even on CPU-only runs.
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     # MLflow's artifact progress bars would interleave with the epoch lines on stderr.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _record_on_handed_over_run(err: InputError, tracking_uri: str | None) -> None:
+    """Tag the run that `mlflow run` started with the input error, so the MLflow UI shows why it failed."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        return
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from ludwig_track import tracking
+
+    try:
+        client = MlflowClient(tracking.resolve_tracking_uri(tracking_uri))
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_tag(run_id, tracking.TAG_PREFIX + "error", f"InputError: {err}"[:5000])
+            client.log_text(run_id, str(err) + "\n", "error/input_errors.txt")
+    except (MlflowException, OSError) as tracking_error:
+        logger.warning("Could not record the input error on run %s: %s", run_id, tracking_error)
+
+
+class _DropLudwigServingNoise(logging.Filter):
+    """Drop two Ludwig 0.17 warnings that every run and prediction prints and that need no action."""
+
+    NOISE = ("was not found in dataset", "in_memory = False is not supported")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("ludwig.data") and any(text in record.getMessage() for text in self.NOISE))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -320,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"ludwig-track: error: {err}", file=sys.stderr)
+        _record_on_handed_over_run(err, getattr(args, "tracking_uri", None))
         return EXIT_INPUT
     except Terminated:
         logger.error("Stopped by SIGTERM")

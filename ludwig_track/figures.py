@@ -91,11 +91,21 @@ def overlaid_learning_curves(curves: Mapping[str, Mapping[str, Curve]], metric: 
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(8, 4.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # Runs with one seed share their first epochs; wider lines for earlier runs keep every run visible there.
+    widths = {index: 1.5 + 2.0 * (len(curves) - 1 - index) for index in range(len(curves))}
     for index, (run_label, by_split) in enumerate(curves.items()):
         for split, points in by_split.items():
             if points:
                 steps, values = zip(*sorted(points), strict=True)
-                axes.plot(steps, values, SPLIT_STYLES.get(split, "-"), color=colours[index % len(colours)], label=f"{run_label} · {split}")
+                axes.plot(
+                    steps,
+                    values,
+                    SPLIT_STYLES.get(split, "-"),
+                    color=colours[index % len(colours)],
+                    linewidth=widths[index],
+                    alpha=0.85,
+                    label=f"{run_label} · {split}",
+                )
     _label_epochs(axes, metric)
     axes.legend(fontsize=8)
     return _png(figure)

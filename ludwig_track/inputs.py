@@ -137,7 +137,7 @@ def read_dataset_csv(path: Path, problems: list[str], warnings: list[str]) -> pd
     if empty.any():
         warnings.append(f"{path}: skipped {int(empty.sum())} empty rows.")
         frame = frame[~empty]
-    frame = frame.reset_index(drop=True)
+    # The index stays the data row number, so index + 2 is the line in the file (line 1 is the header).
     _check_cells(frame, path, problems, warnings)
     return frame
 
@@ -201,6 +201,11 @@ def _row_numbers(mask: pd.Series) -> str:
     # Line 1 of the file is the header, so data row i sits on line i + 2.
     lines = [str(index + 2) for index in mask[mask].index[:MAX_LISTED]]
     return ", ".join(lines) + (", …" if int(mask.sum()) > MAX_LISTED else "")
+
+
+def _count(number: int, noun: str) -> str:
+    """Return "1 image is" or "3 images are"."""
+    return f"1 {noun} is" if number == 1 else f"{number} {noun}s are"
 
 
 def normalise_member_name(name: str) -> str:
@@ -323,7 +328,7 @@ def match_images(
             warnings.append(
                 f"{zip_path}: every image sits under the top folder '{top}/', which the CSV paths omit; reading them from there."
             )
-            return _report_missing(wanted, prefixed, names, zip_path, csv_path, problems)
+            return _report_missing(image_paths, prefixed, names, zip_path, csv_path, problems)
     stripped: dict[str, str] = {}
     for path in wanted:
         if "/" in path and path.split("/", 1)[1] in names:
@@ -331,14 +336,15 @@ def match_images(
     if len(stripped) > len(direct):
         top = next(iter(stripped)).split("/", 1)[0]
         warnings.append(f"{csv_path}: image paths start with the folder '{top}/', which the zip does not have; reading them without it.")
-        return _report_missing(wanted, stripped, names, zip_path, csv_path, problems)
-    return _report_missing(wanted, direct, names, zip_path, csv_path, problems)
+        return _report_missing(image_paths, stripped, names, zip_path, csv_path, problems)
+    return _report_missing(image_paths, direct, names, zip_path, csv_path, problems)
 
 
 def _report_missing(
-    wanted: Any, found: dict[str, str], names: set[str], zip_path: Path, csv_path: Path, problems: list[str]
+    image_paths: pd.Series, found: dict[str, str], names: set[str], zip_path: Path, csv_path: Path, problems: list[str]
 ) -> dict[str, str]:
-    missing = [path for path in wanted if path not in found]
+    first_lines = {path: index + 2 for index, path in image_paths.drop_duplicates().items()}
+    missing = [path for path in first_lines if path not in found]
     if missing:
         lines = []
         by_folder: dict[str, list[str]] = {}
@@ -347,10 +353,10 @@ def _report_missing(
         for path in missing[:MAX_LISTED]:
             candidates = by_folder.get(posixpath.dirname(path)) or list(names)[:20_000]
             close = difflib.get_close_matches(path, candidates, n=1, cutoff=0.5)
-            lines.append(f"'{path}'" + (f" (nearest in the zip: '{close[0]}')" if close else ""))
+            lines.append(f"'{path}' (line {first_lines[path]})" + (f", nearest in the zip: '{close[0]}'" if close else ""))
         more = f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
         problems.append(
-            f"{csv_path}: {len(missing)} image paths are not in {zip_path.name}: {', '.join(lines)}{more}. "
+            f"{csv_path}: {_count(len(missing), 'image path')} not in {zip_path.name}: {'; '.join(lines)}{more}. "
             "Fix the paths in the image_path column or add the images to the zip."
         )
     return found
@@ -390,7 +396,7 @@ def check_images(zip_path: Path, members: dict[str, str], problems: list[str]) -
                 bad.append(f"'{csv_name}': {reason}")
     if bad:
         more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-        problems.append(f"{zip_path}: {len(bad)} images cannot be read: {'; '.join(bad[:MAX_LISTED])}{more}. Replace or remove them.")
+        problems.append(f"{zip_path}: {_count(len(bad), 'image')} unreadable: {'; '.join(bad[:MAX_LISTED])}{more}. Replace or remove them.")
     summary = {
         "formats": dict(formats),
         "modes": dict(modes),
@@ -433,7 +439,7 @@ def preflight(
         if check_image_files and zip_members and not problems:
             image_summary = check_images(zip_path, zip_members, problems)
         elif check_image_files and problems:
-            problems.append(f"{zip_path}: the images themselves are opened and checked once the problems above are fixed.")
+            problems[-1] += " (The image files themselves are checked once these problems are fixed.)"
     if problems:
         raise InputError(problems)
     assert frame is not None

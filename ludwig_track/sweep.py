@@ -209,6 +209,7 @@ class TrialObjective:
         prepared = dataclasses.replace(self.prepared, config=trial_config, resolved_config={}, upgrades=[])
         history: list[float] = []
         pruned_at: list[int] = []
+        final_epoch = _planned_epochs(trial_config)
 
         def report_epoch(epoch: int, metrics: dict[str, float]) -> bool:
             if settings.metric not in metrics:
@@ -217,7 +218,8 @@ class TrialObjective:
             value = metrics[settings.metric]
             history.append(value)
             trial.report(value, epoch)
-            if trial.should_prune():
+            # Stopping at the last planned epoch saves nothing and would discard a finished result.
+            if epoch < final_epoch and trial.should_prune():
                 pruned_at.append(epoch)
                 return True
             return False
@@ -287,6 +289,15 @@ class TrialObjective:
         if runner.run_id is not None:
             runner.client.set_tag(runner.run_id, STATE_TAG, "FAIL")
             trial.set_user_attr(RUN_ID_ATTR, runner.run_id)
+
+
+def _planned_epochs(config: Mapping[str, Any]) -> int:
+    from ludwig_track import config as config_lib
+
+    try:
+        return int(config_lib.get_path(config, "trainer.epochs"))
+    except (KeyError, TypeError, ValueError):
+        return 100  # Ludwig 0.17's default number of epochs
 
 
 def _free_accelerator_memory() -> None:

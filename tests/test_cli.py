@@ -141,3 +141,27 @@ def test_idx_with_wrong_magic_rejected(tmp_path):
     path.write_bytes(gzip.compress(b"\x00\x00\x0d\x01" + b"\x00" * 8))
     with pytest.raises(InputError, match="not an IDX file of unsigned bytes"):
         mnist.read_idx(path)
+
+
+def test_input_error_recorded_on_handed_over_run(small_input, tmp_path, monkeypatch, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    handed = client.create_run(client.create_experiment("handed_over")).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", handed)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    code = main(
+        [
+            "experiment",
+            "--config",
+            str(tmp_path / "absent.yaml"),
+            "--dataset",
+            str(small_input.dataset),
+            "--raw-data",
+            str(small_input.raw_data),
+        ]
+    )
+    assert code == 2
+    run = client.get_run(handed)
+    assert "absent.yaml: config file not found" in run.data.tags["ludwig_track.error"]
+    text = open(client.download_artifacts(handed, "error/input_errors.txt", str(tmp_path))).read()
+    assert "config file not found" in text

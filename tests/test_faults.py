@@ -53,7 +53,7 @@ BAD_INPUTS = [
         "unexpected values 'holdout'",
     ),
     ("not a zip", lambda inp: inp.raw_data.write_bytes(b"plain text"), "not a zip archive"),
-    ("missing image", lambda inp: _drop_first_image(inp.raw_data), "image paths are not in images.zip"),
+    ("missing image", lambda inp: _drop_first_image(inp.raw_data), "1 image path is not in images.zip"),
 ]
 
 
@@ -168,7 +168,8 @@ def test_ludwig_schema_error_is_input_error(small_input):
 
 
 @pytest.mark.slow
-def test_sigterm_ends_run_killed(tmp_path):
+@pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"])
+def test_signal_ends_run_killed(tmp_path, signal_number, exit_code):
     small = write_small_input(tmp_path / "input", 30, 0, 5, epochs=50)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
@@ -188,9 +189,9 @@ def test_sigterm_ends_run_killed(tmp_path):
             run_id = runs[0].info.run_id
             break
     assert run_id is not None, "training never logged an epoch"
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
+    assert process.returncode == exit_code, stderr
     run = client.get_run(run_id)
     assert run.info.status == "KILLED"
     assert len(client.get_metric_history(run_id, "train_metrics.label.loss")) >= 1

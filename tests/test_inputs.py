@@ -263,7 +263,7 @@ def test_missing_images_listed_with_nearest(tmp_path):
     entries["training/0/seventen.png"] = png()
     with pytest.raises(
         InputError,
-        match=r"1 image paths are not in images.zip: 'training/0/seventeen.png' \(nearest in the zip: 'training/0/seventen.png'\)",
+        match=r"1 image path is not in images.zip: 'training/0/seventeen.png' \(line 12\), nearest in the zip: 'training/0/seventen.png'",
     ):
         run_preflight(tmp_path, rows=rows, entries=entries)
 
@@ -277,7 +277,7 @@ def test_bad_images_rejected(tmp_path, data, reason):
     rows = default_rows()
     entries = {row[0]: png() for row in rows}
     entries[rows[0][0]] = data
-    with pytest.raises(InputError, match=rf"1 images cannot be read: 'training/0/0.png': {reason}"):
+    with pytest.raises(InputError, match=rf"1 image is unreadable: 'training/0/0.png': {reason}"):
         run_preflight(tmp_path, rows=rows, entries=entries)
 
 
