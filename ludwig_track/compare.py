@@ -116,6 +116,7 @@ def _answers(views: Sequence[RunView], rows: list[dict[str, Any]]) -> dict[str, 
         row["cells"][last]["entropy_delta"] for row in rows if row["cells"][last] and row["cells"][last]["entropy_delta"] is not None
     ]
     fell = sum(delta < 0 for delta in entropy_deltas)
+    rose = [row["label"] for row in rows if row["cells"][last] and (row["cells"][last]["entropy_delta"] or 0) > 0]
     first, final = views[0], views[last]
 
     def change(key: str) -> str:
@@ -129,7 +130,8 @@ def _answers(views: Sequence[RunView], rows: list[dict[str, Any]]) -> dict[str, 
         "Correct predictions increased for": ", ".join(increased) or "no label",
         "Correct predictions decreased for": ", ".join(decreased) or "no label",
         "Entropy fell for": f"{fell} of {len(entropy_deltas)} labels"
-        + (" (every label)" if entropy_deltas and fell == len(entropy_deltas) else ""),
+        + (" (every label)" if entropy_deltas and fell == len(entropy_deltas) else "")
+        + (f"; it rose for {', '.join(rose)}" if rose else ""),
         "Test loss": change(f"{feature}.loss"),
         "Test accuracy": change(f"{feature}.accuracy"),
     }
