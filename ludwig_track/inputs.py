@@ -452,7 +452,7 @@ class BackgroundExtraction:
     """Extract the images in a separate process, so that the work overlaps with importing Ludwig.
 
     Use as a context manager. The images land in a fresh folder under
-    ``parent``, which is removed on exit whatever happens; :meth:`result`
+    ``parent``, which is removed on exit, after an error too; :meth:`result`
     waits for the extraction and returns the dataset with absolute paths.
     """
 
