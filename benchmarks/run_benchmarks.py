@@ -446,7 +446,12 @@ def main() -> int:
     if not args.skip_wins:
         measure(WINS, lambda: measure_wins(sample_csv, sample_zip, work / "wins", 3))
 
-    text = render(sections, "python benchmarks/run_benchmarks.py " + " ".join(sys.argv[1:]))
+    # Local folders say nothing to a reader elsewhere, so the command shows placeholders for them.
+    shown = [
+        "<folder of the MNIST IDX files>" if previous == "--idx-dir" else argument
+        for previous, argument in zip(["", *sys.argv[1:]], sys.argv[1:])
+    ]
+    text = render(sections, "python benchmarks/run_benchmarks.py " + " ".join(shown))
     args.output.write_text(text + "\n")
     print(text)
     return 0
