@@ -446,12 +446,12 @@ def main() -> int:
     if not args.skip_wins:
         measure(WINS, lambda: measure_wins(sample_csv, sample_zip, work / "wins", 3))
 
-    # Local folders say nothing to a reader elsewhere, so the command shows placeholders for them.
-    shown = [
+    # Local folders mean nothing to a reader on another machine, so the command shows a placeholder.
+    displayed_arguments = [
         "<folder of the MNIST IDX files>" if previous == "--idx-dir" else argument
-        for previous, argument in zip(["", *sys.argv[1:]], sys.argv[1:])
+        for previous, argument in zip(["", *sys.argv[1:]], sys.argv[1:], strict=False)
     ]
-    text = render(sections, "python benchmarks/run_benchmarks.py " + " ".join(shown))
+    text = render(sections, "python benchmarks/run_benchmarks.py " + " ".join(displayed_arguments))
     args.output.write_text(text + "\n")
     print(text)
     return 0

@@ -66,7 +66,7 @@ class MlflowMetricsCallback(Callback):
         logger.info("Epoch %d/%s: %s", epoch, total if total is not None else "?", summary)
 
     def on_validation_end(self, trainer: Any, progress_tracker: Any, save_path: str, **kwargs: Any) -> None:
-        # Ludwig asks should_early_stop after validation but before on_eval_end, so the
+        # Ludwig calls should_early_stop after validation but before on_eval_end, so the
         # decision to stop this epoch has to be made here.
         if self._epoch_hook is not None and self._epoch_hook(int(progress_tracker.epoch), latest_metrics(progress_tracker)):
             self._stop = True

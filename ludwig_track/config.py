@@ -169,9 +169,9 @@ def set_path(config: Mapping[str, Any], dotted: str, value: Any, create_missing:
 
     Path parts address mapping keys, list indexes, or features by name
     (``input_features.image_path.encoder.conv_layers.1.dropout``). Every part
-    but the last must already exist, unless ``create_missing`` adds missing
-    mapping keys as empty sections (``trainer.learning_rate`` in a config
-    without ``trainer:``); list items are never created.
+    but the last must already exist. With ``create_missing``, missing mapping
+    keys become empty sections, as for ``trainer.learning_rate`` in a config
+    without ``trainer:``. List items are never created.
     """
     updated = copy.deepcopy(dict(config))
     *parents, last = dotted.split(".")

@@ -407,7 +407,7 @@ class ExperimentRunner:
             # Ludwig warns that the split column is missing, which is expected when serving.
             warnings.simplefilter("ignore", UserWarning)
             predictions, _ = model.predict(example, skip_save_unprocessed_output=True, skip_save_predictions=True)
-        flat = predictions[[column for column in predictions.columns if not isinstance(predictions[column].iloc[0], (list, tuple))]]
+        flat = predictions[scalar_columns(predictions)]
         flat = flat.astype({column: str for column in flat.columns if column.endswith("_predictions")})
         signature = infer_signature(example, flat)
         with warnings.catch_warnings():
@@ -437,9 +437,13 @@ def predictions_table(test_rows: pd.DataFrame, predictions: pd.DataFrame) -> pd.
     """Join the test rows of the CSV with Ludwig's predictions, one row per image."""
     if len(test_rows) != len(predictions):
         raise RuntimeError(f"Ludwig returned {len(predictions)} predictions for {len(test_rows)} test rows.")
-    flat = [column for column in predictions.columns if not isinstance(predictions[column].iloc[0], (list, tuple))]
     table = test_rows[[inputs.IMAGE_COLUMN, inputs.LABEL_COLUMN]].reset_index(drop=True)
-    return pd.concat([table, predictions[flat].reset_index(drop=True)], axis=1)
+    return pd.concat([table, predictions[scalar_columns(predictions)].reset_index(drop=True)], axis=1)
+
+
+def scalar_columns(predictions: pd.DataFrame) -> list[str]:
+    """Return Ludwig's prediction columns without the list-valued one; the per-class columns carry the same numbers."""
+    return [column for column in predictions.columns if not isinstance(predictions[column].iloc[0], (list, tuple))]
 
 
 def _scalar_metrics(stats: Mapping[str, Any], prefix: str) -> dict[str, float]:

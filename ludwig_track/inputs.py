@@ -314,23 +314,23 @@ def match_images(
     image_paths: pd.Series, members: dict[str, zipfile.ZipInfo], zip_path: Path, csv_path: Path, problems: list[str], warnings: list[str]
 ) -> dict[str, str]:
     """Map each CSV image path to its zip entry, allowing for one wrapping top folder."""
-    wanted = pd.unique(image_paths)
+    requested = pd.unique(image_paths)
     names = set(members)
-    direct = {path: path for path in wanted if path in names}
-    if len(direct) == len(wanted):
+    direct = {path: path for path in requested if path in names}
+    if len(direct) == len(requested):
         return direct
 
     tops = {name.split("/", 1)[0] for name in names if "/" in name}
     if len(tops) == 1 and all("/" in name for name in names):
         top = tops.pop()
-        prefixed = {path: f"{top}/{path}" for path in wanted if f"{top}/{path}" in names}
+        prefixed = {path: f"{top}/{path}" for path in requested if f"{top}/{path}" in names}
         if len(prefixed) > len(direct):
             warnings.append(
                 f"{zip_path}: every image sits under the top folder '{top}/', which the CSV paths omit; reading them from there."
             )
             return _report_missing(image_paths, prefixed, names, zip_path, csv_path, problems)
     stripped: dict[str, str] = {}
-    for path in wanted:
+    for path in requested:
         if "/" in path and path.split("/", 1)[1] in names:
             stripped[path] = path.split("/", 1)[1]
     if len(stripped) > len(direct):

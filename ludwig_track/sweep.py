@@ -176,6 +176,8 @@ class SweepSettings:
     zip_limits: inputs.ZipLimits | None = None
     parent_run_id: str = ""
     reuse_preprocessing: bool = True
+    max_epochs: int = 100
+    """Upper bound on any trial's epochs, the resource of the Hyperband pruner."""
 
 
 @dataclass
@@ -380,7 +382,7 @@ def _preprocess_once(prepared: experiment.PreparedExperiment, extracted: pd.Data
 def load_study(settings: SweepSettings) -> Any:
     import optuna
 
-    pruner = settings.pruner if not isinstance(settings.pruner, str) else make_pruner(settings.pruner, _max_epochs(settings))
+    pruner = settings.pruner if not isinstance(settings.pruner, str) else make_pruner(settings.pruner, settings.max_epochs)
     return optuna.create_study(
         study_name=settings.study_name,
         storage=open_storage(settings.storage),
@@ -391,16 +393,15 @@ def load_study(settings: SweepSettings) -> Any:
     )
 
 
-def _max_epochs(settings: SweepSettings) -> int:
-    from ludwig_track import config as config_lib
-
-    config = config_lib.load_config(settings.config)
-    epochs = int(config.get("trainer", {}).get("epochs", 100))
-    space = search_space.load_search_space(settings.space)
-    for parameter in space:
-        if "trainer.epochs" in parameter.paths and parameter.high is not None:
-            epochs = max(epochs, int(parameter.high))
-    return epochs
+def max_epochs(config: Mapping[str, Any], parameters: list[search_space.Parameter]) -> int:
+    """Return the most epochs a trial can run: the config's, or the top of a sampled epochs range."""
+    candidates = [_planned_epochs(config)]
+    for parameter in parameters:
+        if "trainer.epochs" in parameter.paths:
+            candidates.extend(int(choice) for choice in parameter.choices)
+            if parameter.high is not None:
+                candidates.append(int(parameter.high))
+    return max(candidates)
 
 
 def run_sweep(
@@ -473,6 +474,7 @@ def run_sweep(
     if workers < 1:
         raise InputError(f"--workers must be at least 1; got {workers}.")
     prepared, parameters, carved = prepare_sweep(settings)
+    settings.max_epochs = max_epochs(prepared.resolved_config, parameters)
 
     study = load_study(settings)
     if include_baseline and not study.trials:

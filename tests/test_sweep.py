@@ -138,7 +138,8 @@ def test_sweep_nested_runs_prune_and_fail(tmp_path):
     assert all("dropout" in run.data.tags["ludwig_track.error"] for run in by_state["FAIL"])
     assert result.best_run_id == complete.info.run_id
     assert complete.outputs is not None and complete.outputs.model_outputs, "the best trial keeps its model"
-    assert not (pruned.outputs and pruned.outputs.model_outputs)
+    pruned_models = pruned.outputs.model_outputs if pruned.outputs else []
+    assert not pruned_models
 
 
 def sweep_command(small, space, uri, storage, n_trials, *extra):  # type: ignore[no-untyped-def]
@@ -154,16 +155,21 @@ def clean_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
 
 
-@pytest.mark.slow
-def test_killed_sweep_resumes_remaining(tmp_path):
+def tiny_dropout_sweep(tmp_path, storage, *extra):  # type: ignore[no-untyped-def]
+    """Return the tracking URI and the CLI command of a 4-trial, 1-epoch dropout sweep on 120 images."""
     small = write_small_input(tmp_path / "input", 10, 0, 2, epochs=1)
     space = write_space(
         tmp_path / "space.yaml",
         {"dropout": {"paths": ["input_features.image_path.encoder.fc_layers.0.dropout"], "type": "float", "low": 0.1, "high": 0.5}},
     )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return uri, sweep_command(small, space, uri, storage, 4, *extra, "--output-dir", str(tmp_path / "runs"))
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_remaining(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    command = sweep_command(small, space, uri, storage, 4, "--output-dir", str(tmp_path / "runs"))
+    _, command = tiny_dropout_sweep(tmp_path, storage)
     process = subprocess.Popen(command, env=clean_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     finished = 0
@@ -196,14 +202,8 @@ def test_killed_sweep_resumes_remaining(tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_share_journal(tmp_path):
-    small = write_small_input(tmp_path / "input", 10, 0, 2, epochs=1)
-    space = write_space(
-        tmp_path / "space.yaml",
-        {"dropout": {"paths": ["input_features.image_path.encoder.fc_layers.0.dropout"], "type": "float", "low": 0.1, "high": 0.5}},
-    )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     storage = f"journal://{tmp_path / 'journal.log'}"
-    command = sweep_command(small, space, uri, storage, 4, "--workers", "2", "--output-dir", str(tmp_path / "runs"))
+    uri, command = tiny_dropout_sweep(tmp_path, storage, "--workers", "2")
     completed = subprocess.run(command, env=clean_environment(), capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
 
