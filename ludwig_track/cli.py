@@ -104,7 +104,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     logger.info("Input checked: %s", ", ".join(f"{count} {name} rows" for name, count in prepared.checked.split_sizes.items()))
     with inputs.BackgroundExtraction(prepared.checked, args.output_dir) as extraction:
         logger.info("Loading Ludwig while the images are extracted")
-        experiment.validate_with_ludwig(prepared)
+        experiment.validate_with_ludwig(prepared, args.output_dir)
         runner = experiment.ExperimentRunner(
             prepared, uri, args.output_dir, args.random_seed, log_model=not args.no_model, extraction=extraction
         )

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from ludwig_track import config as config_lib
-from ludwig_track import inputs, tracking
+from ludwig_track import decoding, inputs, tracking
 from ludwig_track.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ EpochHook = Callable[[int, dict[str, float]], bool]
 DEFAULT_OUTPUT_DIR = Path("ludwig_track_runs")
 DEFAULT_SEED = 42
 CONFIG_TAG = tracking.TAG_PREFIX + "config_tag"
+DECODED_DIR = "decoded_images"
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,13 @@ def prepare(
     return PreparedExperiment(config_dict, path, checked)
 
 
-def validate_with_ludwig(prepared: PreparedExperiment) -> None:
+def validate_with_ludwig(prepared: PreparedExperiment, output_dir: str | Path = DEFAULT_OUTPUT_DIR) -> None:
     """Upgrade old config styles and validate the config against Ludwig's schema.
 
     Imports Ludwig. Fills ``prepared.resolved_config`` (every default filled in)
     and ``prepared.upgrades`` (the keys that Ludwig's upgrade step rewrote).
+    Image inputs without a ``preprocessing.mode`` are decoded once per run when
+    the decoded images fit under ``output_dir`` (see :mod:`ludwig_track.decoding`).
     """
     from ludwig.error import ConfigValidationError
     from ludwig.schema.model_types.base import ModelConfig
@@ -96,6 +99,7 @@ def validate_with_ludwig(prepared: PreparedExperiment) -> None:
     if removed or added:
         prepared.upgrades = [f"removed {key}" for key in removed] + [f"added {key}" for key in added]
         logger.warning("%s: upgraded from an older Ludwig style: %s", prepared.config_path, "; ".join(prepared.upgrades))
+    decoding.choose_image_decoding(upgraded, prepared.checked.image_summary, len(prepared.checked.dataset), Path(output_dir))
     try:
         prepared.resolved_config = ModelConfig.from_dict(upgraded).to_dict()
     except ConfigValidationError as err:
@@ -138,7 +142,7 @@ def run_experiment(
     """
     prepared = prepare(config, dataset, raw_data, zip_limits)
     with inputs.BackgroundExtraction(prepared.checked, Path(output_dir)) as extraction:
-        validate_with_ludwig(prepared)
+        validate_with_ludwig(prepared, output_dir)
         uri = tracking.resolve_tracking_uri(tracking_uri)
         runner = ExperimentRunner(prepared, uri, Path(output_dir), random_seed, log_model=log_model, extraction=extraction)
         return runner.run(experiment_name, run_name or config_tag or prepared.config_path.stem, config_tag)
@@ -249,7 +253,8 @@ class ExperimentRunner:
                 try:
                     if extra_params:
                         tracking.log_params(self.client, run_id, extra_params)
-                    result = self._train_and_log(run_id, experiment_id, run_dir, config_tag)
+                    with decoding.decoded_images_in(run_dir / DECODED_DIR):
+                        result = self._train_and_log(run_id, experiment_id, run_dir, config_tag)
                     status = "FINISHED"
                     return result
                 except KeyboardInterrupt:
@@ -263,6 +268,7 @@ class ExperimentRunner:
                     mlflow.end_run(status)
         finally:
             shutil.rmtree(run_dir / "images", ignore_errors=True)
+            shutil.rmtree(run_dir / DECODED_DIR, ignore_errors=True)
 
     def _record_failure(self, run_id: str, err: BaseException) -> None:
         text = "".join(traceback.format_exception(err))
@@ -279,7 +285,7 @@ class ExperimentRunner:
 
         prepared = self.prepared
         if not prepared.resolved_config:
-            validate_with_ludwig(prepared)
+            validate_with_ludwig(prepared, self.output_dir)
         started = time.monotonic()
         self._log_inputs(run_id, config_tag)
 

@@ -24,6 +24,7 @@ class LudwigImageClassifier(PythonModel):
         from ludwig.api import LudwigModel
 
         self._model = LudwigModel.load(context.artifacts[LUDWIG_MODEL_ARTIFACT], logging_level=logging.WARNING)
+        _decode_per_batch(self._model.training_set_metadata)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         import warnings
@@ -39,6 +40,20 @@ class LudwigImageClassifier(PythonModel):
             if column.endswith("_predictions"):
                 predictions[column] = predictions[column].astype(str)
         return predictions
+
+
+def _decode_per_batch(training_set_metadata: dict[str, Any]) -> None:
+    """Switch image features trained with ``lazy_cached`` decoding back to per-batch decoding.
+
+    Each request's images are read once, so a memmap of them only costs disk.
+    Worse, Ludwig names that memmap by row count and image shape alone, so a
+    request would be answered with the images of an earlier one of the same size.
+    """
+    for metadata in training_set_metadata.values():
+        if isinstance(metadata, dict) and metadata.get("mode") == "lazy_cached":
+            metadata["mode"] = "lazy"
+            if isinstance(metadata.get("preprocessing"), dict):
+                metadata["preprocessing"]["mode"] = "lazy"
 
 
 mlflow.models.set_model(LudwigImageClassifier())

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ludwig_track import experiment, inputs, interrupts, search_space, tracking
+from ludwig_track import decoding, experiment, inputs, interrupts, search_space, tracking
 from ludwig_track.errors import InputError
 from ludwig_track.sweep_options import DEFAULT_METRIC, DEFAULT_VALIDATION_FRACTION, PRUNER_NAMES, SAMPLER_NAMES
 
@@ -329,7 +329,7 @@ def prepare_sweep(settings: SweepSettings) -> tuple[experiment.PreparedExperimen
     if settings.n_trials < 1:
         raise InputError(f"--n-trials must be at least 1; got {settings.n_trials}.")
     prepared.checked, carved = ensure_validation_split(prepared.checked, settings.validation_fraction, settings.random_seed)
-    experiment.validate_with_ludwig(prepared)
+    experiment.validate_with_ludwig(prepared, settings.output_dir)
     search_space.check_paths(parameters, prepared.resolved_config, str(settings.space))
     return prepared, parameters, carved
 
@@ -353,7 +353,9 @@ def run_worker(
     try:
         objective.extracted = inputs.extract_images(prepared.checked, work_dir / "images")
         if settings.reuse_preprocessing and not any(parameter.touches_preprocessing for parameter in parameters):
-            objective.preprocessed = _preprocess_once(prepared, objective.extracted, settings.random_seed)
+            objective.preprocessed = _preprocess_once(
+                prepared, objective.extracted, settings.random_seed, work_dir / experiment.DECODED_DIR
+            )
         study = load_study(settings)
         study.optimize(
             objective,
@@ -369,12 +371,14 @@ def run_worker(
         raise objective.metric_error
 
 
-def _preprocess_once(prepared: experiment.PreparedExperiment, extracted: pd.DataFrame, seed: int) -> Any:
+def _preprocess_once(prepared: experiment.PreparedExperiment, extracted: pd.DataFrame, seed: int, decoded_dir: Path) -> Any:
+    """Preprocess for all trials; images decoded in the first trial's first epoch serve every later one."""
     from ludwig.api import LudwigModel
 
     started = time.monotonic()
     model = LudwigModel(prepared.config, logging_level=logging.WARNING)
-    preprocessed = model.preprocess(dataset=extracted, skip_save_processed_input=True, random_seed=seed)
+    with decoding.decoded_images_in(decoded_dir):
+        preprocessed = model.preprocess(dataset=extracted, skip_save_processed_input=True, random_seed=seed)
     logger.info("Preprocessed the data once for all trials in %.1f s", time.monotonic() - started)
     return preprocessed
 

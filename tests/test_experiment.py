@@ -50,6 +50,7 @@ def test_params_hold_resolved_config(trained_run, client):
     assert params["data.validation_rows"] == "100"
     assert params["data.test_rows"] == "100"
     assert params["random_seed"] == "7"
+    assert params["input_features.image_path.preprocessing.mode"] == "lazy_cached"
 
 
 @pytest.mark.parametrize("split", ["train_metrics", "validation_metrics", "test_metrics"])
@@ -114,8 +115,56 @@ def test_model_loads_and_predicts(trained_run, small_input, tmp_path):
     assert predictions["label_probability"].between(0, 1).all()
 
 
+def test_served_model_decodes_each_request(trained_run, small_input, tmp_path):
+    """Two requests of the same size and image shape get the predictions of their own images."""
+    import zipfile
+
+    with zipfile.ZipFile(small_input.raw_data) as archive:
+        names = [name for name in archive.namelist() if name.startswith("testing/")]
+        first = [name for name in names if "/0/" in name][:3]
+        second = [name for name in names if "/1/" in name][:3]
+        archive.extractall(tmp_path, first + second)
+    mlflow.set_tracking_uri(trained_run.tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(trained_run.model_uri)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+    def predict(paths: list[str]) -> list[float]:
+        frame = pd.DataFrame({"image_path": [str(tmp_path / name) for name in paths]})
+        return list(model.predict(frame)["label_probabilities_0"])
+
+    together = predict(first + second)
+    assert predict(first) == pytest.approx(together[:3])
+    assert predict(second) == pytest.approx(together[3:])
+
+
+def test_images_decoded_once_inside_the_run_folder(small_input, tmp_path, monkeypatch):
+    """The memmap of decoded images sits in the run's folder while training, nowhere else, and is removed after."""
+    from ludwig_track import experiment
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    output = tmp_path / "runs"
+    prepared = experiment.prepare(small_input.config, small_input.dataset, small_input.raw_data)
+    experiment.validate_with_ludwig(prepared, output)
+    assert prepared.config["input_features"][0]["preprocessing"]["mode"] == "lazy_cached"
+    seen: list[list[str]] = []
+
+    def look(epoch: int, metrics: dict[str, float]) -> bool:
+        seen.append(sorted(path.name for path in output.glob(f"*/{experiment.DECODED_DIR}/*.npy")))
+        return False
+
+    runner = experiment.ExperimentRunner(prepared, f"sqlite:///{tmp_path / 'mlflow.db'}", output, log_model=False, epoch_hook=look)
+    runner.run("decoding", "decoding", None)
+    assert len(seen) == 2
+    assert any("_decoded_n300_" in name for name in seen[0])
+    assert not (tmp_path / "home").exists()
+    assert not (output / runner.run_id / experiment.DECODED_DIR).exists()
+
+
 def test_working_images_removed(trained_run):
     assert not (trained_run.output_dir / "images").exists()
+    assert not (trained_run.output_dir / "decoded_images").exists()
     assert list(trained_run.output_dir.parent.glob(".images-*")) == []
     assert (trained_run.output_dir / "ludwig").is_dir()
 
