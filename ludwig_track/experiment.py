@@ -193,6 +193,8 @@ class ExperimentRunner:
         self.client = MlflowClient(tracking_uri)
         self.epochs_logged = 0
         self.run_id: str | None = None
+        self.tuned_batch_sizes: dict[str, int] = {}
+        """Batch sizes that Ludwig tuned because the config left them to it, by config path."""
 
     def create_run(
         self,
@@ -306,6 +308,9 @@ class ExperimentRunner:
             random_seed=self.random_seed,
         )
         self.epochs_logged = callback.epochs_logged
+        self.tuned_batch_sizes = _tuned_batch_sizes(prepared.resolved_config, model.config_obj.trainer)
+        if self.tuned_batch_sizes:
+            tracking.log_params(self.client, run_id, {f"tuned.{path}": size for path, size in self.tuned_batch_sizes.items()})
         buffer.close()
 
         test_metrics: dict[str, float] = {}
@@ -450,6 +455,15 @@ def predictions_table(test_rows: pd.DataFrame, predictions: pd.DataFrame) -> pd.
 def scalar_columns(predictions: pd.DataFrame) -> list[str]:
     """Return Ludwig's prediction columns without the list-valued one; the per-class columns carry the same numbers."""
     return [column for column in predictions.columns if not isinstance(predictions[column].iloc[0], (list, tuple))]
+
+
+def _tuned_batch_sizes(resolved_config: Mapping[str, Any], trainer: Any) -> dict[str, int]:
+    found = {}
+    for key in ("batch_size", "eval_batch_size"):
+        chosen = getattr(trainer, key, None)
+        if resolved_config.get("trainer", {}).get(key) in (None, "auto") and isinstance(chosen, int):
+            found[f"trainer.{key}"] = chosen
+    return found
 
 
 def _scalar_metrics(stats: Mapping[str, Any], prefix: str) -> dict[str, float]:

@@ -262,6 +262,7 @@ class TrialObjective:
             _free_accelerator_memory()
 
         trial.set_user_attr(RUN_ID_ATTR, result.run_id)
+        self._keep_tuned_batch_sizes(runner.tuned_batch_sizes, trial.number)
         if pruned_at:
             runner.client.set_tag(result.run_id, STATE_TAG, "PRUNED")
             logger.info("Trial %d pruned at epoch %d after %.0f s", trial.number, pruned_at[0], time.monotonic() - started)
@@ -271,6 +272,17 @@ class TrialObjective:
         runner.client.log_metric(result.run_id, "objective", value)
         logger.info("Trial %d finished in %.0f s: %s = %.4f", trial.number, time.monotonic() - started, settings.metric, value)
         return value
+
+    def _keep_tuned_batch_sizes(self, tuned: Mapping[str, int], trial_number: int) -> None:
+        """Give later trials the batch sizes Ludwig tuned in this one, instead of tuning again in each."""
+        from ludwig_track import config as config_lib
+
+        searched = {path for parameter in self.parameters for path in parameter.paths}
+        kept = {path: size for path, size in tuned.items() if path not in searched}
+        for path, size in kept.items():
+            self.prepared.config = config_lib.set_path(self.prepared.config, path, size, create_missing=True)
+        if kept:
+            logger.info("Trial %d: Ludwig tuned %s; later trials reuse them", trial_number, ", ".join(f"{k}={v}" for k, v in kept.items()))
 
     def _objective(self, history: Sequence[float]) -> float:
         if not history:

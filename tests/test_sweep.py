@@ -137,6 +137,13 @@ def test_sweep_nested_runs_prune_and_fail(tmp_path):
     assert all(run.info.status == "FAILED" for run in by_state["FAIL"])
     assert all("dropout" in run.data.tags["ludwig_track.error"] for run in by_state["FAIL"])
     assert result.best_run_id == complete.info.run_id
+    # Ludwig tunes the evaluation batch size in the first trial that trains; later trials reuse it.
+    ordered = sorted(children, key=lambda run: int(run.data.params["trial.number"]))
+    first = next(index for index, run in enumerate(ordered) if run.data.tags["ludwig_track.trial_state"] != "FAIL")
+    assert first < len(ordered) - 1
+    tuned = ordered[first].data.params["tuned.trainer.eval_batch_size"]
+    assert ordered[first].data.params["trainer.eval_batch_size"] == "None"
+    assert all(run.data.params["trainer.eval_batch_size"] == tuned for run in ordered[first + 1 :])
     assert complete.outputs is not None and complete.outputs.model_outputs, "the best trial keeps its model"
     pruned_models = pruned.outputs.model_outputs if pruned.outputs else []
     assert not pruned_models
