@@ -78,5 +78,11 @@ class MlflowMetricsCallback(Callback):
             raise KeyboardInterrupt("interrupted by Ctrl-C")
         raise_if_stop_requested()
 
+    def on_trainer_train_teardown(self, trainer: Any, progress_tracker: Any, save_path: str, is_coordinator: bool, **kwargs: Any) -> None:
+        # A Ctrl-C between batches (during evaluation, say) ends Ludwig's loop before the next
+        # on_batch_end; training then looks finished unless the interrupt is raised here.
+        if getattr(trainer, "received_sigint", False):
+            raise KeyboardInterrupt("interrupted by Ctrl-C")
+
     def should_early_stop(self, trainer: Any, progress_tracker: Any, is_coordinator: bool, **kwargs: Any) -> bool:
         return self._stop

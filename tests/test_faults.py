@@ -170,7 +170,7 @@ def test_ludwig_schema_error_is_input_error(small_input):
 @pytest.mark.slow
 @pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"])
 def test_signal_ends_run_killed(tmp_path, signal_number, exit_code):
-    small = write_small_input(tmp_path / "input", 30, 0, 5, epochs=50)
+    small = write_small_input(tmp_path / "input", 30, 0, 5, epochs=500)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
     command = [
