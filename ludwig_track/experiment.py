@@ -100,11 +100,28 @@ def validate_with_ludwig(prepared: PreparedExperiment, output_dir: str | Path = 
         prepared.upgrades = [f"removed {key}" for key in removed] + [f"added {key}" for key in added]
         logger.warning("%s: upgraded from an older Ludwig style: %s", prepared.config_path, "; ".join(prepared.upgrades))
     decoding.choose_image_decoding(upgraded, prepared.checked.image_summary, len(prepared.checked.dataset), Path(output_dir))
+    _evaluate_with_training_batch_size(upgraded)
     try:
         prepared.resolved_config = ModelConfig.from_dict(upgraded).to_dict()
     except ConfigValidationError as err:
         raise InputError(f"{prepared.config_path}: Ludwig rejects the config: {err}") from err
     prepared.config = upgraded
+
+
+def _evaluate_with_training_batch_size(config: dict[str, Any]) -> None:
+    """Give an unset ``trainer.eval_batch_size`` the training batch size, as Ludwig documents.
+
+    Ludwig 0.17 searches for one instead, at the start of every run. On a
+    2-core CPU the search takes seconds and its throughput readings are noisy:
+    on full MNIST it once picked 4, which made every evaluation many times slower.
+    """
+    trainer = config.get("trainer")
+    if not isinstance(trainer, dict) or trainer.get("eval_batch_size") not in (None, 0):
+        return
+    batch_size = trainer.get("batch_size")
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool):
+        trainer["eval_batch_size"] = batch_size
+        logger.info("Evaluating with trainer.batch_size (%d), as Ludwig documents for an unset trainer.eval_batch_size", batch_size)
 
 
 def run_experiment(

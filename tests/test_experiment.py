@@ -51,8 +51,8 @@ def test_params_hold_resolved_config(trained_run, client):
     assert params["data.test_rows"] == "100"
     assert params["random_seed"] == "7"
     assert params["input_features.image_path.preprocessing.mode"] == "lazy_cached"
-    assert params["trainer.eval_batch_size"] == "None"
-    assert int(params["tuned.trainer.eval_batch_size"]) >= 1
+    assert params["trainer.eval_batch_size"] == "64"
+    assert not [key for key in params if key.startswith("tuned.")]
 
 
 @pytest.mark.parametrize("split", ["train_metrics", "validation_metrics", "test_metrics"])

@@ -89,6 +89,9 @@ def test_storage_password_redacted():
 @pytest.mark.slow
 def test_sweep_nested_runs_prune_and_fail(tmp_path):
     small = write_small_input(tmp_path / "input", 20, 0, 5, epochs=2)
+    config = yaml.safe_load(small.config.read_text())
+    config["trainer"]["batch_size"] = "auto"
+    small.config.write_text(yaml.safe_dump(config, sort_keys=False))
     # Every combination once: epochs 1 completes, epochs 3 is pruned at epoch 2, dropout 5.0 fails inside torch.
     space = write_space(
         tmp_path / "space.yaml",
@@ -137,13 +140,14 @@ def test_sweep_nested_runs_prune_and_fail(tmp_path):
     assert all(run.info.status == "FAILED" for run in by_state["FAIL"])
     assert all("dropout" in run.data.tags["ludwig_track.error"] for run in by_state["FAIL"])
     assert result.best_run_id == complete.info.run_id
-    # Ludwig tunes the evaluation batch size in the first trial that trains; later trials reuse it.
+    # Ludwig searches for batch sizes in the first trial that trains; later trials reuse them.
     ordered = sorted(children, key=lambda run: int(run.data.params["trial.number"]))
     first = next(index for index, run in enumerate(ordered) if run.data.tags["ludwig_track.trial_state"] != "FAIL")
     assert first < len(ordered) - 1
-    tuned = ordered[first].data.params["tuned.trainer.eval_batch_size"]
-    assert ordered[first].data.params["trainer.eval_batch_size"] == "None"
-    assert all(run.data.params["trainer.eval_batch_size"] == tuned for run in ordered[first + 1 :])
+    assert ordered[first].data.params["trainer.batch_size"] == "auto"
+    for key in ("trainer.batch_size", "trainer.eval_batch_size"):
+        tuned = ordered[first].data.params[f"tuned.{key}"]
+        assert all(run.data.params[key] == tuned for run in ordered[first + 1 :])
     assert complete.outputs is not None and complete.outputs.model_outputs, "the best trial keeps its model"
     pruned_models = pruned.outputs.model_outputs if pruned.outputs else []
     assert not pruned_models
