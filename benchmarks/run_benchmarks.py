@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -97,11 +98,13 @@ def measure_overhead(name: str, csv_path: Path, zip_path: Path, work: Path) -> l
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
+    # Bare Ludwig cannot read the zip, so its images are extracted before its clock starts.
+    # ludwig-track extracts them, and removes them at the end, inside its measured time.
+    unzip_started = time.monotonic()
     absolute = bare_dataset(csv_path, zip_path, work)
-    # Where the config leaves them unset, ludwig-track decodes the images once per run
-    # (preprocessing.mode lazy_cached) and evaluates with the training batch size; bare Ludwig with
-    # the same config decodes for every batch and searches for an evaluation batch size. The second
-    # bare run gets both settings in its config, to show what tracking itself costs.
+    unzip_seconds = time.monotonic() - unzip_started
+    # Where the config leaves them unset, ludwig-track decodes the images once per run and evaluates
+    # with the training batch size. The second bare run gets both settings, to show what tracking costs.
     same_settings = work / "config_same_settings.yaml"
     config = yaml.safe_load(CONFIG.read_text())
     for feature in config["input_features"]:
@@ -121,6 +124,7 @@ def measure_overhead(name: str, csv_path: Path, zip_path: Path, work: Path) -> l
         )  # fmt: skip
         statistics_files = sorted((work / folder).glob("*/test_statistics.json"))
         measurement.accuracy = json.loads(statistics_files[-1].read_text())["label"]["accuracy"] if statistics_files else None
+        measurement.notes["uncounted_unzip_seconds"] = unzip_seconds
         bare_runs.append(measurement)
     bare, bare_same = bare_runs
 
@@ -268,10 +272,31 @@ def measure_sweeps(csv_path: Path, zip_path: Path, work: Path, trials: int, hype
         scores = [result["metric_score"] for result in statistics_json.get("hyperopt_results", [])]
         theirs.accuracy = max(scores) if scores else None
         theirs.notes["trials"] = len(scores)
+    theirs.notes.update(_ray_timing(work / "hyperopt"))
     theirs.notes["trials_per_hour"] = trials / theirs.wall_seconds * 3600
     ours.notes["trials_per_hour_ratio"] = ours.notes["trials_per_hour"] / theirs.notes["trials_per_hour"]  # type: ignore[operator]
     results.append(theirs)
     return results
+
+
+def _ray_timing(folder: Path) -> dict[str, object]:
+    """Seconds from the first trial's start to the end of the first trial with the best score, from Ray Tune's result files.
+
+    Like the Optuna figure, it leaves out start-up before the first trial. Ray
+    stamps results in whole seconds.
+    """
+    trials = []
+    for result_file in folder.rglob("result.json"):
+        lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        if lines:
+            first, last = lines[0], lines[-1]
+            trials.append((first["timestamp"] - first["time_total_s"], last["timestamp"], last.get("metric_score")))
+    scored = [trial for trial in trials if trial[2] is not None]
+    if not scored:
+        return {}
+    best = max(score for _, _, score in scored)
+    reached = min(end for _, end, score in scored if score == best)
+    return {"seconds_to_best": reached - min(start for start, _, _ in trials)}
 
 
 def _study_timing(storage: Path) -> dict[str, object]:
@@ -313,7 +338,7 @@ def measure_wins(csv_path: Path, zip_path: Path, work: Path, trials: int) -> lis
     variants = (
         ("images decoded for every batch (preprocessing.mode lazy)", {"mode": "lazy"}, {}),
         ("batch_size auto (Ludwig's default)", {}, {"batch_size": "auto"}),
-        ("eval_batch_size 128, not tuned", {}, {"eval_batch_size": 128}),
+        ("eval_batch_size auto (Ludwig searches for one, as it does when the config leaves it unset)", {}, {"eval_batch_size": "auto"}),
         ("reference config", {}, {}),
     )
     for label, preprocessing, trainer in variants:
@@ -389,6 +414,13 @@ def _metric_logging(work: Path) -> list[Measurement]:
     return results
 
 
+def _shell_word(argument: str) -> str:
+    """Quote ``argument`` for a shell as a reader would type it; placeholders in <> stay as they are."""
+    if argument.startswith("<") or shlex.quote(argument) == argument:
+        return argument
+    return f'"{argument}"' if "'" in argument else shlex.quote(argument)
+
+
 def render(sections: dict[str, list[Measurement]], command: str) -> str:
     import ludwig
     import mlflow
@@ -402,7 +434,8 @@ def render(sections: dict[str, list[Measurement]], command: str) -> str:
         f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), no GPU; "
         f"Python {platform.python_version()}, Ludwig {ludwig.__version__}, MLflow {mlflow.__version__}, "
         f"Optuna {optuna.__version__}, torch {torch.__version__}.",
-        "Wall time and peak resident memory come from GNU time around each command; every row ran in the same invocation, one after the other.",
+        "Wall time and peak resident memory come from GNU time around each command. The rows of a section ran in one invocation, "
+        "one after the other; a section named by `--redo` was measured again, and the others kept from earlier invocations.",
         "",
     ]
     for title, measurements in sections.items():
@@ -476,7 +509,8 @@ def main() -> int:
         "<folder of the MNIST IDX files>" if previous == "--idx-dir" else argument
         for previous, argument in zip(["", *sys.argv[1:]], sys.argv[1:], strict=False)
     ]
-    text = render(sections, "python benchmarks/run_benchmarks.py " + " ".join(displayed_arguments))
+    shown = " ".join(_shell_word(argument) for argument in displayed_arguments)
+    text = render(sections, "python benchmarks/run_benchmarks.py " + shown)
     args.output.write_text(text + "\n")
     print(text)
     return 0
