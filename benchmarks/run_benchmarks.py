@@ -239,6 +239,7 @@ def measure_sweeps(csv_path: Path, zip_path: Path, work: Path, trials: int, hype
     )  # fmt: skip
     ours.accuracy = _printed(stdout, "best_value")
     ours.notes.update(_study_timing(work / "optuna.db"))
+    ours.notes["seconds_per_trial"] = ours.wall_seconds / trials
     ours.notes["trials_per_hour"] = trials / ours.wall_seconds * 3600
     results = [ours]
 
@@ -273,6 +274,7 @@ def measure_sweeps(csv_path: Path, zip_path: Path, work: Path, trials: int, hype
         theirs.accuracy = max(scores) if scores else None
         theirs.notes["trials"] = len(scores)
     theirs.notes.update(_ray_timing(work / "hyperopt"))
+    theirs.notes["seconds_per_trial"] = theirs.wall_seconds / trials
     theirs.notes["trials_per_hour"] = trials / theirs.wall_seconds * 3600
     ours.notes["trials_per_hour_ratio"] = ours.notes["trials_per_hour"] / theirs.notes["trials_per_hour"]  # type: ignore[operator]
     results.append(theirs)
@@ -280,7 +282,7 @@ def measure_sweeps(csv_path: Path, zip_path: Path, work: Path, trials: int, hype
 
 
 def _ray_timing(folder: Path) -> dict[str, object]:
-    """Seconds from the first trial's start to the end of the first trial with the best score, from Ray Tune's result files.
+    """Return the seconds from the first trial's start to the end of the first best-scoring trial, read from Ray Tune's results.
 
     Like the Optuna figure, it leaves out start-up before the first trial. Ray
     stamps results in whole seconds.
@@ -415,7 +417,7 @@ def _metric_logging(work: Path) -> list[Measurement]:
 
 
 def _shell_word(argument: str) -> str:
-    """Quote ``argument`` for a shell as a reader would type it; placeholders in <> stay as they are."""
+    """Quote ``argument`` for a shell as a reader would type it. Placeholders in <> stay as they are."""
     if argument.startswith("<") or shlex.quote(argument) == argument:
         return argument
     return f'"{argument}"' if "'" in argument else shlex.quote(argument)
@@ -509,8 +511,8 @@ def main() -> int:
         "<folder of the MNIST IDX files>" if previous == "--idx-dir" else argument
         for previous, argument in zip(["", *sys.argv[1:]], sys.argv[1:], strict=False)
     ]
-    shown = " ".join(_shell_word(argument) for argument in displayed_arguments)
-    text = render(sections, "python benchmarks/run_benchmarks.py " + shown)
+    command_line = " ".join(_shell_word(argument) for argument in displayed_arguments)
+    text = render(sections, "python benchmarks/run_benchmarks.py " + command_line)
     args.output.write_text(text + "\n")
     print(text)
     return 0
