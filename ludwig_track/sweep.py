@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ludwig_track import config as config_lib
 from ludwig_track import decoding, experiment, inputs, interrupts, search_space, tracking
 from ludwig_track.errors import InputError
 from ludwig_track.sweep_options import DEFAULT_METRIC, DEFAULT_VALIDATION_FRACTION, PRUNER_NAMES, SAMPLER_NAMES
@@ -275,14 +276,13 @@ class TrialObjective:
 
     def _keep_tuned_batch_sizes(self, tuned: Mapping[str, int], trial_number: int) -> None:
         """Give later trials the batch sizes Ludwig tuned in this one, instead of tuning again in each."""
-        from ludwig_track import config as config_lib
-
         searched = {path for parameter in self.parameters for path in parameter.paths}
-        kept = {path: size for path, size in tuned.items() if path not in searched}
-        for path, size in kept.items():
+        reused = {path: size for path, size in tuned.items() if path not in searched}
+        for path, size in reused.items():
             self.prepared.config = config_lib.set_path(self.prepared.config, path, size, create_missing=True)
-        if kept:
-            logger.info("Trial %d: Ludwig tuned %s; later trials reuse them", trial_number, ", ".join(f"{k}={v}" for k, v in kept.items()))
+        if reused:
+            chosen = ", ".join(f"{path}={size}" for path, size in reused.items())
+            logger.info("Trial %d: Ludwig tuned %s, and later trials reuse them", trial_number, chosen)
 
     def _objective(self, history: Sequence[float]) -> float:
         if not history:
@@ -306,8 +306,6 @@ class TrialObjective:
 
 
 def _planned_epochs(config: Mapping[str, Any]) -> int:
-    from ludwig_track import config as config_lib
-
     try:
         return int(config_lib.get_path(config, "trainer.epochs"))
     except (KeyError, TypeError, ValueError):
@@ -522,8 +520,6 @@ def run_sweep(
 
 
 def _enqueue_baseline(study: Any, config: Mapping[str, Any], parameters: list[search_space.Parameter]) -> None:
-    from ludwig_track import config as config_lib
-
     values = {}
     for parameter in parameters:
         try:
