@@ -7,10 +7,10 @@ CPU. On the full MNIST set with 2 cores that is about half of each epoch. Its
 reads the memmap afterwards, with the same numbers going into the model.
 
 Two things keep ``lazy_cached`` from being safe as Ludwig ships it. For data
-passed as a DataFrame, the memmap goes to ``~/.cache/ludwig/lazy_media`` and is
-named only by the column, the row count and the image shape, so a later run on
-other images of the same count and shape trains on the old ones without a
-word. And the memmap takes ``rows x height x width x channels x 4`` bytes of
+passed as a DataFrame, the memmap goes to ``~/.cache/ludwig/lazy_media``. Its
+name contains only the column, the row count and the image shape, so a later
+run on other images of the same count and shape silently trains on the old
+ones. And the memmap takes ``rows x height x width x channels x 4`` bytes of
 disk. So ludwig_track turns the mode on only where the user left it unset and
 the memmap fits, and keeps the memmap inside the run's own output folder
 (:func:`decoded_images_in`), where it is deleted with the extracted images.
@@ -28,7 +28,6 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 CACHED_MODE = "lazy_cached"
-PER_BATCH_MODE = "lazy"
 MAX_DISK_FRACTION = 0.5
 """Use at most this share of the output folder's free disk space for decoded images."""
 CHANNELS_BY_MODE = {"1": 1, "L": 1, "I": 1, "F": 1, "I;16": 1, "LA": 2, "P": 3, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}

@@ -47,7 +47,7 @@ def _decode_per_batch(training_set_metadata: dict[str, Any]) -> None:
 
     Each request's images are read once, so a memmap of them only costs disk.
     Worse, Ludwig names that memmap by row count and image shape alone, so a
-    request would be answered with the images of an earlier one of the same size.
+    request would get predictions for the images of an earlier one of the same size.
     """
     for metadata in training_set_metadata.values():
         if isinstance(metadata, dict) and metadata.get("mode") == "lazy_cached":

@@ -26,7 +26,7 @@ def test_unset_mode_becomes_cached(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["lazy", "eager", "lazy_cached"])
-def test_mode_set_by_the_user_is_kept(tmp_path, mode):
+def test_user_mode_kept(tmp_path, mode):
     config = image_config({"mode": mode, "height": 28})
     assert decoding.choose_image_decoding(config, GREY_28, 70000, tmp_path) == []
     assert config["input_features"][0]["preprocessing"] == {"mode": mode, "height": 28}

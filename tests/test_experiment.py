@@ -141,7 +141,7 @@ def test_served_model_decodes_each_request(trained_run, small_input, tmp_path):
     assert predict(second) == pytest.approx(together[3:])
 
 
-def test_images_decoded_once_inside_the_run_folder(small_input, tmp_path, monkeypatch):
+def test_decoded_images_stay_in_run_folder(small_input, tmp_path, monkeypatch):
     """The memmap of decoded images sits in the run's folder while training, nowhere else, and is removed after."""
     from ludwig_track import experiment
 
